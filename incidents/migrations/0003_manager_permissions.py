@@ -1,0 +1,47 @@
+"""Managers use the back-office for the severity policy and read the incident records there."""
+
+from django.contrib.auth.management import create_permissions
+from django.db import migrations
+
+MANAGER_PERMISSIONS = [
+    "view_severity",
+    "change_severity",
+    "view_team",
+    "view_service",
+    "view_servicelink",
+    "view_incident",
+    "view_timelineevent",
+    "view_statusupdate",
+    "view_roleassignment",
+]
+
+
+def grant(apps, schema_editor):
+    # Permissions are normally created after all migrations ran; create this app's now.
+    app_config = apps.get_app_config("incidents")
+    app_config.models_module = True  # the migration state's app stub has none; create reads it
+    create_permissions(app_config, apps=apps, verbosity=0)
+    app_config.models_module = None
+    group = apps.get_model("auth", "Group").objects.get(name="managers")
+    permission_model = apps.get_model("auth", "Permission")
+    group.permissions.add(
+        *permission_model.objects.filter(
+            content_type__app_label="incidents", codename__in=MANAGER_PERMISSIONS
+        )
+    )
+
+
+def revoke(apps, schema_editor):
+    group = apps.get_model("auth", "Group").objects.filter(name="managers").first()
+    if group:
+        group.permissions.remove(
+            *group.permissions.filter(
+                content_type__app_label="incidents", codename__in=MANAGER_PERMISSIONS
+            )
+        )
+
+
+class Migration(migrations.Migration):
+    dependencies = [("incidents", "0002_seed_severity_policy"), ("portal", "0002_groups")]
+
+    operations = [migrations.RunPython(grant, revoke)]

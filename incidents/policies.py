@@ -1,0 +1,108 @@
+"""Who may do what to an incident: DESIGN.md's permission matrix, enforced by every service."""
+
+from enum import StrEnum
+
+from portal.auth import AnyUser, can_read_portal, is_manager, is_responder, is_staff
+from portal.errors import PermissionDeniedError
+
+from .models import Incident, IncidentRole, RoleAssignment
+
+
+class Action(StrEnum):
+    READ = "read"
+    DECLARE = "declare"
+    ACKNOWLEDGE = "acknowledge"
+    START_INVESTIGATING = "start_investigating"
+    NOTE = "note"
+    STATUS_UPDATE = "status_update"
+    TAKE_ROLE = "take_role"
+    ASSIGN_ROLE = "assign_role"
+    CHANGE_SEVERITY = "change_severity"
+    EDIT_DETAILS = "edit_details"
+    MITIGATE = "mitigate"
+    RESOLVE = "resolve"
+    REOPEN = "reopen"
+    CLOSE = "close"
+
+
+# Any responder may do these on any incident.
+RESPONDER_ACTIONS = frozenset(
+    {
+        Action.DECLARE,
+        Action.ACKNOWLEDGE,
+        Action.START_INVESTIGATING,
+        Action.NOTE,
+        Action.STATUS_UPDATE,
+        Action.TAKE_ROLE,
+    }
+)
+# Only the Incident Commander (or any responder while there is no IC) may do these.
+COMMANDER_ACTIONS = frozenset(
+    {
+        Action.ASSIGN_ROLE,
+        Action.CHANGE_SEVERITY,
+        Action.EDIT_DETAILS,
+        Action.MITIGATE,
+        Action.RESOLVE,
+        Action.REOPEN,
+        Action.CLOSE,
+    }
+)
+
+
+def current_holder_ids(incident: Incident) -> dict[str, int]:
+    """Return {role: user id} of the incident's current role holders, read once per object."""
+    cached = getattr(incident, "_current_holder_ids", None)
+    if cached is None:
+        cached = dict(
+            RoleAssignment.objects.filter(incident=incident, ended_at__isnull=True).values_list(
+                "role", "user_id"
+            )
+        )
+        incident._current_holder_ids = cached  # type: ignore[attr-defined]
+    return cached
+
+
+def forget_holders(incident: Incident) -> None:
+    """Drop the cached role holders after a role change."""
+    if hasattr(incident, "_current_holder_ids"):
+        del incident._current_holder_ids
+
+
+def can(user: AnyUser, action: Action, incident: Incident | None = None) -> bool:
+    """Return whether the user may perform the action (on the incident, where one applies)."""
+    if not user.is_authenticated or not user.is_active:
+        return False
+    if is_staff(user):
+        return True
+    if action == Action.READ:
+        return can_read_portal(user)
+    if action in RESPONDER_ACTIONS:
+        return is_responder(user)
+    if action in COMMANDER_ACTIONS:
+        if incident is None:
+            return False
+        if action == Action.CLOSE and is_manager(user):
+            return True
+        holders = current_holder_ids(incident)
+        commander_id = holders.get(IncidentRole.COMMANDER)
+        if commander_id is None:
+            return is_responder(user)
+        return commander_id == user.pk
+    return False
+
+
+def require(user: AnyUser, action: Action, incident: Incident | None = None) -> None:
+    """Raise PermissionDeniedError unless the user may perform the action."""
+    if can(user, action, incident):
+        return
+    if not user.is_authenticated:
+        raise PermissionDeniedError("Sign in first.")
+    if action in COMMANDER_ACTIONS and incident is not None:
+        raise PermissionDeniedError(
+            f"Only the Incident Commander of {incident.reference} (or staff) may "
+            f"{action.replace('_', ' ')}."
+        )
+    if action == Action.READ:
+        raise PermissionDeniedError("Your account is not in a group that may read incidents.")
+    raise PermissionDeniedError(f"Only responders may {action.replace('_', ' ')}.")

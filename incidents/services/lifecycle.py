@@ -1,0 +1,546 @@
+"""The incident lifecycle: one service per transition of DESIGN.md's table.
+
+Every transition runs in one transaction on the incident row taken with `select_for_update()`,
+checks the actor's permission and the transition map, and writes its timeline event in the same
+transaction. Asking for the state the incident is already in returns it unchanged.
+"""
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from portal.auth import AnyUser, is_responder
+from portal.errors import ApplicationError, InvalidInputError
+
+from ..models import (
+    Incident,
+    IncidentRole,
+    IncidentStatus,
+    RoleAssignment,
+    Service,
+    Severity,
+    Source,
+    Team,
+    TimelineEvent,
+)
+from ..policies import Action, require
+from .timeline import timeline_record
+
+S = IncidentStatus
+
+ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
+    S.TRIGGERED: frozenset({S.ACKNOWLEDGED, S.INVESTIGATING, S.RESOLVED}),
+    S.ACKNOWLEDGED: frozenset({S.INVESTIGATING, S.MITIGATED, S.RESOLVED}),
+    S.INVESTIGATING: frozenset({S.MITIGATED, S.RESOLVED}),
+    S.MITIGATED: frozenset({S.INVESTIGATING, S.RESOLVED}),
+    S.RESOLVED: frozenset({S.INVESTIGATING, S.CLOSED}),
+    S.CLOSED: frozenset(),
+}
+
+
+class TransitionNotAllowed(ApplicationError):
+    """The incident's current status does not allow the requested change."""
+
+
+def transition_allowed(incident: Incident, to_status: str) -> bool:
+    """Return whether the transition map allows moving the incident to `to_status`."""
+    return to_status in ALLOWED_TRANSITIONS[incident.status]
+
+
+def _lock(incident: Incident) -> Incident:
+    """Re-read the incident under a row lock, so concurrent transitions queue up."""
+    return (
+        Incident.objects.select_for_update()
+        .select_related("severity", "peak_severity")
+        .get(pk=incident.pk)
+    )
+
+
+def _check_transition(incident: Incident, to_status: str) -> None:
+    if not transition_allowed(incident, to_status):
+        raise TransitionNotAllowed(
+            f"{incident.reference} is {incident.get_status_display().lower()}; "
+            f"it can't move to {IncidentStatus(to_status).label.lower()} from there.",
+            extra={"status": incident.status, "requested": to_status},
+        )
+
+
+def _move(
+    incident: Incident,
+    *,
+    to_status: str,
+    kind: str,
+    actor: AnyUser | None,
+    source: str,
+    at: datetime,
+    message: str = "",
+) -> TimelineEvent:
+    from_status = incident.status
+    incident.status = to_status
+    incident.save()
+    return timeline_record(
+        incident=incident,
+        kind=kind,
+        actor=actor,
+        source=source,
+        occurred_at=at,
+        from_value=from_status,
+        to_value=to_status,
+        message=message,
+    )
+
+
+def _bridge_url_for(incident: Incident) -> str:
+    template = settings.FIREBREAK_BRIDGE_URL_TEMPLATE
+    return template.format(number=incident.pk, reference=incident.reference) if template else ""
+
+
+def _team_for(team: Team | None, services: list[Service]) -> Team | None:
+    if team is not None:
+        return team
+    return services[0].team if services else None
+
+
+def incident_declare(
+    *,
+    actor: AnyUser,
+    title: str,
+    severity: Severity,
+    services: Iterable[Service] = (),
+    team: Team | None = None,
+    summary: str = "",
+    impact: str = "",
+    users_affected_pct: int | None = None,
+    regions: Iterable[str] = (),
+    customer_facing: bool = True,
+    bridge_url: str = "",
+    commander: AnyUser | None = None,
+    impact_started_at: datetime | None = None,
+    source: str = Source.WEB,
+    at: datetime | None = None,
+) -> Incident:
+    """Declare an incident: it starts investigating, acknowledged by its declarer, with an IC."""
+    require(actor, Action.DECLARE)
+    title = title.strip()
+    if not title:
+        raise InvalidInputError("Give the incident a title.", field="title")
+    at = at or timezone.now()
+    impact_started_at = impact_started_at or at
+    if impact_started_at > at:
+        raise InvalidInputError(
+            "Impact can't start after the incident is declared.", field="impact_started_at"
+        )
+    commander = commander or actor
+    if not commander.is_active or not is_responder(commander):
+        raise InvalidInputError(
+            f"{commander} is not a responder and can't be Incident Commander.", field="commander"
+        )
+    service_list = list(services)
+    with transaction.atomic():
+        incident = Incident.objects.create(
+            title=title,
+            summary=summary,
+            severity=severity,
+            peak_severity=severity,
+            team=_team_for(team, service_list),
+            impact=impact,
+            users_affected_pct=users_affected_pct,
+            regions=[r.strip() for r in regions if r.strip()],
+            customer_facing=customer_facing,
+            bridge_url=bridge_url,
+            source=source,
+            declared_by=actor,
+            status=S.INVESTIGATING,
+            impact_started_at=impact_started_at,
+            detected_at=at,
+            acknowledged_at=at,
+        )
+        if not incident.bridge_url and settings.FIREBREAK_BRIDGE_URL_TEMPLATE:
+            incident.bridge_url = _bridge_url_for(incident)
+            incident.save(update_fields=["bridge_url"])
+        incident.services.set(service_list)
+        timeline_record(
+            incident=incident,
+            kind=TimelineEvent.Kind.DECLARED,
+            actor=actor,
+            source=source,
+            occurred_at=at,
+            to_value=S.INVESTIGATING,
+            message=f"Declared {severity.code}: {title}",
+            data={"severity": severity.code},
+        )
+        RoleAssignment.objects.create(
+            incident=incident,
+            role=IncidentRole.COMMANDER,
+            user=commander,
+            assigned_by=actor,
+            started_at=at,
+        )
+        timeline_record(
+            incident=incident,
+            kind=TimelineEvent.Kind.ROLE_ASSIGNED,
+            actor=actor,
+            source=source,
+            occurred_at=at,
+            to_value=IncidentRole.COMMANDER,
+            message=f"{_name(commander)} is Incident Commander",
+            data={"role": IncidentRole.COMMANDER, "user": commander.get_username()},
+        )
+    return incident
+
+
+def incident_trigger(
+    *,
+    title: str,
+    severity: Severity,
+    services: Iterable[Service] = (),
+    team: Team | None = None,
+    summary: str = "",
+    source: str = Source.ALERT,
+    at: datetime | None = None,
+    impact_started_at: datetime | None = None,
+) -> Incident:
+    """Open an incident from an alert: it waits in triggered until someone acknowledges it."""
+    at = at or timezone.now()
+    service_list = list(services)
+    with transaction.atomic():
+        incident = Incident.objects.create(
+            title=title.strip()[:200] or "Untitled alert",
+            summary=summary,
+            severity=severity,
+            peak_severity=severity,
+            team=_team_for(team, service_list),
+            source=source,
+            status=S.TRIGGERED,
+            impact_started_at=min(impact_started_at or at, at),
+            detected_at=at,
+        )
+        if settings.FIREBREAK_BRIDGE_URL_TEMPLATE:
+            incident.bridge_url = _bridge_url_for(incident)
+            incident.save(update_fields=["bridge_url"])
+        incident.services.set(service_list)
+        timeline_record(
+            incident=incident,
+            kind=TimelineEvent.Kind.TRIGGERED,
+            actor=None,
+            source=source,
+            occurred_at=at,
+            to_value=S.TRIGGERED,
+            message=f"Triggered {severity.code}: {incident.title}",
+            data={"severity": severity.code},
+        )
+    return incident
+
+
+def incident_acknowledge(
+    *, incident: Incident, actor: AnyUser, source: str = Source.WEB, at: datetime | None = None
+) -> Incident:
+    """Acknowledge a triggered incident; acknowledging it again changes nothing."""
+    require(actor, Action.ACKNOWLEDGE, incident)
+    with transaction.atomic():
+        incident = _lock(incident)
+        if incident.status == S.ACKNOWLEDGED:
+            return incident
+        _check_transition(incident, S.ACKNOWLEDGED)
+        at = at or timezone.now()
+        incident.acknowledged_at = at
+        _move(
+            incident,
+            to_status=S.ACKNOWLEDGED,
+            kind=TimelineEvent.Kind.ACKNOWLEDGED,
+            actor=actor,
+            source=source,
+            at=at,
+            message=f"Acknowledged by {_name(actor)}",
+        )
+    return incident
+
+
+def incident_start_investigating(
+    *,
+    incident: Incident,
+    actor: AnyUser,
+    reason: str = "",
+    source: str = Source.WEB,
+    at: datetime | None = None,
+) -> Incident:
+    """Start (or, after a mitigation that did not hold, resume) investigating."""
+    require(actor, Action.START_INVESTIGATING, incident)
+    with transaction.atomic():
+        incident = _lock(incident)
+        if incident.status == S.INVESTIGATING:
+            return incident
+        if incident.status == S.RESOLVED:
+            raise TransitionNotAllowed(
+                f"{incident.reference} is resolved; reopen it to investigate again."
+            )
+        _check_transition(incident, S.INVESTIGATING)
+        if incident.status == S.MITIGATED and not reason.strip():
+            raise InvalidInputError("Say why the mitigation did not hold.", field="reason")
+        at = at or timezone.now()
+        if incident.acknowledged_at is None:
+            # Starting work on a triggered incident acknowledges it.
+            incident.acknowledged_at = at
+        _move(
+            incident,
+            to_status=S.INVESTIGATING,
+            kind=TimelineEvent.Kind.INVESTIGATING,
+            actor=actor,
+            source=source,
+            at=at,
+            message=reason.strip(),
+        )
+    return incident
+
+
+def incident_mitigate(
+    *,
+    incident: Incident,
+    actor: AnyUser,
+    message: str = "",
+    source: str = Source.WEB,
+    at: datetime | None = None,
+) -> Incident:
+    """Mark the service restored by a fix or workaround, now being monitored."""
+    require(actor, Action.MITIGATE, incident)
+    with transaction.atomic():
+        incident = _lock(incident)
+        if incident.status == S.MITIGATED:
+            return incident
+        _check_transition(incident, S.MITIGATED)
+        at = at or timezone.now()
+        incident.mitigated_at = at
+        _move(
+            incident,
+            to_status=S.MITIGATED,
+            kind=TimelineEvent.Kind.MITIGATED,
+            actor=actor,
+            source=source,
+            at=at,
+            message=message.strip(),
+        )
+    return incident
+
+
+def incident_resolve(
+    *,
+    incident: Incident,
+    actor: AnyUser | None,
+    message: str = "",
+    source: str = Source.WEB,
+    at: datetime | None = None,
+) -> Incident:
+    """Resolve the incident; with no actor, the alert source resolved an unacknowledged one."""
+    if actor is not None:
+        require(actor, Action.RESOLVE, incident)
+    with transaction.atomic():
+        incident = _lock(incident)
+        if incident.status == S.RESOLVED:
+            return incident
+        if actor is None and incident.status != S.TRIGGERED:
+            raise TransitionNotAllowed(
+                f"{incident.reference} is being worked; only its Incident Commander resolves it."
+            )
+        _check_transition(incident, S.RESOLVED)
+        at = at or timezone.now()
+        incident.resolved_at = at
+        if incident.mitigated_at is None:
+            incident.mitigated_at = at
+        _move(
+            incident,
+            to_status=S.RESOLVED,
+            kind=TimelineEvent.Kind.RESOLVED,
+            actor=actor,
+            source=source,
+            at=at,
+            message=message.strip(),
+        )
+    return incident
+
+
+def incident_reopen(
+    *,
+    incident: Incident,
+    actor: AnyUser,
+    reason: str,
+    source: str = Source.WEB,
+    at: datetime | None = None,
+) -> Incident:
+    """Reopen a resolved incident: back to investigating, its resolution time cleared."""
+    require(actor, Action.REOPEN, incident)
+    with transaction.atomic():
+        incident = _lock(incident)
+        if incident.status == S.INVESTIGATING:
+            return incident
+        if incident.status != S.RESOLVED:
+            raise TransitionNotAllowed(
+                f"{incident.reference} is {incident.get_status_display().lower()}; "
+                "only a resolved incident can be reopened."
+            )
+        if not reason.strip():
+            raise InvalidInputError("Say why the incident is reopened.", field="reason")
+        at = at or timezone.now()
+        incident.resolved_at = None
+        from_status = incident.status
+        incident.status = S.INVESTIGATING
+        incident.save()
+        timeline_record(
+            incident=incident,
+            kind=TimelineEvent.Kind.REOPENED,
+            actor=actor,
+            source=source,
+            occurred_at=at,
+            from_value=from_status,
+            to_value=S.INVESTIGATING,
+            message=reason.strip(),
+        )
+    return incident
+
+
+def incident_close(
+    *,
+    incident: Incident,
+    actor: AnyUser,
+    source: str = Source.WEB,
+    at: datetime | None = None,
+) -> Incident:
+    """Close a resolved incident once no postmortem is outstanding."""
+    require(actor, Action.CLOSE, incident)
+    with transaction.atomic():
+        incident = _lock(incident)
+        if incident.status == S.CLOSED:
+            return incident
+        _check_transition(incident, S.CLOSED)
+        if incident.peak_severity.postmortem_required:
+            raise TransitionNotAllowed(
+                f"{incident.reference} peaked at {incident.peak_severity.code}, which requires a "
+                "postmortem: close it once the postmortem is published."
+            )
+        at = at or timezone.now()
+        incident.closed_at = at
+        _move(
+            incident,
+            to_status=S.CLOSED,
+            kind=TimelineEvent.Kind.CLOSED,
+            actor=actor,
+            source=source,
+            at=at,
+        )
+    return incident
+
+
+def incident_change_severity(
+    *,
+    incident: Incident,
+    actor: AnyUser,
+    severity: Severity,
+    reason: str = "",
+    source: str = Source.WEB,
+    at: datetime | None = None,
+) -> Incident:
+    """Change the severity; the peak severity keeps the most severe one ever set."""
+    require(actor, Action.CHANGE_SEVERITY, incident)
+    with transaction.atomic():
+        incident = _lock(incident)
+        if incident.severity_id == severity.pk:
+            return incident
+        if incident.status == S.CLOSED:
+            raise TransitionNotAllowed(f"{incident.reference} is closed; its severity is final.")
+        at = at or timezone.now()
+        old = incident.severity
+        incident.severity = severity
+        if severity.is_more_severe_than(incident.peak_severity):
+            incident.peak_severity = severity
+        incident.save()
+        direction = "Raised" if severity.is_more_severe_than(old) else "Lowered"
+        timeline_record(
+            incident=incident,
+            kind=TimelineEvent.Kind.SEVERITY_CHANGED,
+            actor=actor,
+            source=source,
+            occurred_at=at,
+            from_value=old.code,
+            to_value=severity.code,
+            message=f"{direction} severity {old.code} → {severity.code}"
+            + (f": {reason.strip()}" if reason.strip() else ""),
+        )
+    return incident
+
+
+EDITABLE_DETAILS = (
+    "title",
+    "summary",
+    "impact",
+    "users_affected_pct",
+    "regions",
+    "customer_facing",
+    "bridge_url",
+    "impact_started_at",
+)
+
+
+def incident_update_details(
+    *,
+    incident: Incident,
+    actor: AnyUser,
+    source: str = Source.WEB,
+    **changes: object,
+) -> Incident:
+    """Edit the incident's descriptive fields; the timeline records what changed."""
+    require(actor, Action.EDIT_DETAILS, incident)
+    unknown = set(changes) - set(EDITABLE_DETAILS)
+    if unknown:
+        raise InvalidInputError(
+            f"{', '.join(sorted(unknown))} can't be edited here.", field=sorted(unknown)[0]
+        )
+    with transaction.atomic():
+        incident = _lock(incident)
+        changed: dict[str, list[str]] = {}
+        for field, value in changes.items():
+            if field == "title":
+                value = str(value).strip()
+                if not value:
+                    raise InvalidInputError("Give the incident a title.", field="title")
+            if field == "regions":
+                value = [str(r).strip() for r in value if str(r).strip()]  # type: ignore[attr-defined]
+            if field == "impact_started_at":
+                if value is None:
+                    value = incident.detected_at
+                if value > incident.detected_at:  # type: ignore[operator]
+                    raise InvalidInputError(
+                        "Impact can't start after the incident was detected.",
+                        field="impact_started_at",
+                    )
+            old = getattr(incident, field)
+            if old != value:
+                changed[field] = [_plain(old), _plain(value)]
+                setattr(incident, field, value)
+        if not changed:
+            return incident
+        incident.save()
+        timeline_record(
+            incident=incident,
+            kind=TimelineEvent.Kind.DETAILS_CHANGED,
+            actor=actor,
+            source=source,
+            occurred_at=timezone.now(),
+            message="Changed " + ", ".join(f.replace("_", " ") for f in changed),
+            data={"changes": changed},
+        )
+    return incident
+
+
+def _plain(value: object) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    return "" if value is None else str(value)
+
+
+def _name(user: AnyUser) -> str:
+    full = user.get_full_name() if hasattr(user, "get_full_name") else ""
+    return full or user.get_username()

@@ -1,0 +1,96 @@
+"""Writing the append-only timeline; every other service records through here."""
+
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from portal.auth import AnyUser
+from portal.errors import InvalidInputError
+
+from ..models import Incident, Source, TimelineEvent
+from ..policies import Action, require
+
+# Events the owning team hears about by email (the team channel, until Slack is connected).
+TEAM_NOTIFIED_KINDS = frozenset(
+    {
+        TimelineEvent.Kind.DECLARED,
+        TimelineEvent.Kind.TRIGGERED,
+        TimelineEvent.Kind.SEVERITY_CHANGED,
+        TimelineEvent.Kind.RESOLVED,
+        TimelineEvent.Kind.REOPENED,
+    }
+)
+
+
+def timeline_record(
+    *,
+    incident: Incident,
+    kind: str,
+    actor: AnyUser | None,
+    source: str,
+    occurred_at: datetime,
+    from_value: str = "",
+    to_value: str = "",
+    message: str = "",
+    data: dict[str, Any] | None = None,
+    corrects: TimelineEvent | None = None,
+) -> TimelineEvent:
+    """Append one event to the incident's timeline (inside the caller's transaction)."""
+    event = TimelineEvent.objects.create(
+        incident=incident,
+        kind=kind,
+        occurred_at=occurred_at,
+        actor=actor if actor is not None and actor.is_authenticated else None,
+        source=source,
+        from_value=from_value,
+        to_value=to_value,
+        message=message,
+        data=data or {},
+        corrects=corrects,
+    )
+    if kind in TEAM_NOTIFIED_KINDS and incident.team_id:
+        from ..tasks import incident_notify_team_task
+
+        transaction.on_commit(lambda: incident_notify_team_task.delay(event.pk))
+    return event
+
+
+def timeline_note_add(
+    *,
+    incident: Incident,
+    actor: AnyUser,
+    body: str,
+    occurred_at: datetime | None = None,
+    corrects: TimelineEvent | None = None,
+    source: str = Source.WEB,
+) -> TimelineEvent:
+    """Add a scribe note, dated within the incident's window; a correction points at its event."""
+    require(actor, Action.NOTE, incident)
+    body = body.strip()
+    if not body:
+        raise InvalidInputError("Write the note first.", field="body")
+    now = timezone.now()
+    occurred_at = occurred_at or now
+    window_start = incident.impact_started_at
+    if occurred_at < window_start:
+        raise InvalidInputError(
+            f"A note can't be dated before the incident's impact started "
+            f"({window_start:%Y-%m-%d %H:%M} UTC).",
+            field="occurred_at",
+        )
+    if occurred_at > now:
+        raise InvalidInputError("A note can't be dated in the future.", field="occurred_at")
+    if corrects is not None and corrects.incident_id != incident.pk:
+        raise InvalidInputError("That event belongs to another incident.", field="corrects")
+    with transaction.atomic():
+        return timeline_record(
+            incident=incident,
+            kind=TimelineEvent.Kind.NOTE,
+            actor=actor,
+            source=source,
+            occurred_at=occurred_at,
+            message=body,
+            corrects=corrects,
+        )

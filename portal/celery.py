@@ -1,0 +1,40 @@
+"""The Celery app: queues, routes (in settings) and the one retry policy every task shares."""
+
+import os
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from celery import Celery
+from kombu import Queue
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+
+app = Celery("firebreak")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.conf.task_queues = [Queue(name) for name in ("paging", "default", "jobs")]
+app.autodiscover_tasks()
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+# Errors worth retrying: the database, the broker or a remote API had a passing fault.
+RETRYABLE: tuple[type[BaseException], ...] = (ConnectionError, TimeoutError, OSError)
+
+
+def firebreak_task(*, max_retries: int = 5, **options: Any) -> Callable[[F], Any]:
+    """Declare a task with the shared retry policy: exponential backoff with jitter, late ack.
+
+    Queues come from CELERY_TASK_ROUTES in settings, by task module.
+    """
+
+    def decorator(func: F) -> Any:
+        return app.task(
+            autoretry_for=RETRYABLE,
+            retry_backoff=True,
+            retry_backoff_max=300,
+            retry_jitter=True,
+            max_retries=max_retries,
+            acks_late=True,
+            **options,
+        )(func)
+
+    return decorator

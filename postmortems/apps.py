@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+
+
+class PostmortemsConfig(AppConfig):
+    """Blameless postmortems and action items (built on the incident timeline)."""
+
+    name = "postmortems"
+    verbose_name = "Postmortems"
