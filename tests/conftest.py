@@ -43,3 +43,28 @@ def outsider(db):
 def payments(db):
     team = factories.TeamFactory(name="Payments", slug="payments", email="payments@example.com")
     return factories.ServiceFactory(name="Payments API", slug="payments-api", team=team)
+
+
+def ensure_reference_data() -> None:
+    """Re-create what data migrations seed (groups, severities, manager permissions).
+
+    Transactional tests end with a flush that also empties migration-seeded tables.
+    """
+    import importlib
+
+    from django.apps import apps
+
+    for module in (
+        "portal.migrations.0002_groups",
+        "incidents.migrations.0002_seed_severity_policy",
+        "incidents.migrations.0003_manager_permissions",
+    ):
+        migration = importlib.import_module(module)
+        forward = getattr(migration, "create_groups", None) or getattr(migration, "seed", None)
+        (forward or migration.grant)(apps, None)
+
+
+@pytest.fixture
+def live_db(transactional_db):
+    """A database committed for real (other threads and processes see it), seeded."""
+    ensure_reference_data()

@@ -19,9 +19,10 @@ MANAGER_PERMISSIONS = [
 def grant(apps, schema_editor):
     # Permissions are normally created after all migrations ran; create this app's now.
     app_config = apps.get_app_config("incidents")
-    app_config.models_module = True  # the migration state's app stub has none; create reads it
+    previous = getattr(app_config, "models_module", None)
+    app_config.models_module = previous or True  # a migration state's app stub has none
     create_permissions(app_config, apps=apps, verbosity=0)
-    app_config.models_module = None
+    app_config.models_module = previous
     group = apps.get_model("auth", "Group").objects.get(name="managers")
     permission_model = apps.get_model("auth", "Permission")
     group.permissions.add(
