@@ -25,6 +25,22 @@ from .policies import Action, can
 from .services.lifecycle import transition_allowed
 
 
+def _current_roles_prefetch() -> Prefetch:
+    return Prefetch(
+        "role_assignments",
+        queryset=RoleAssignment.objects.filter(ended_at__isnull=True).select_related("user"),
+        to_attr="current_role_assignments",
+    )
+
+
+def _with_page_data(qs: QuerySet[Incident]) -> QuerySet[Incident]:
+    return (
+        qs.select_related("severity", "peak_severity", "team", "declared_by")
+        .prefetch_related(_current_roles_prefetch())
+        .annotate(last_update_at=Max("status_updates__posted_at"))
+    )
+
+
 def incident_list(
     *,
     status: str | None = None,
@@ -34,19 +50,7 @@ def incident_list(
     open_only: bool = False,
 ) -> QuerySet[Incident]:
     """Return incidents, newest first, filtered by status, severity code, team and service slug."""
-    current_commander = RoleAssignment.objects.filter(
-        role=IncidentRole.COMMANDER, ended_at__isnull=True
-    ).select_related("user")
-    qs = (
-        Incident.objects.select_related("severity", "peak_severity", "team")
-        .prefetch_related(
-            "services",
-            Prefetch("role_assignments", queryset=current_commander, to_attr="current_commanders"),
-        )
-        .annotate(
-            last_update_at=Max("status_updates__posted_at"),
-        )
-    )
+    qs = _with_page_data(Incident.objects.prefetch_related("services"))
     if status:
         qs = qs.filter(status=status)
     if open_only:
@@ -56,18 +60,14 @@ def incident_list(
     if team:
         qs = qs.filter(team__slug=team)
     if service:
-        qs = qs.filter(services__slug=service).distinct()
-    return qs
+        qs = qs.filter(services__slug=service)
+    # The aggregate groups the query, and Django drops Meta.ordering on grouped queries.
+    return qs.order_by("-detected_at", "-id")
 
 
 def incident_get(*, pk: int) -> Incident:
     """Return one incident with what its page needs, or raise Incident.DoesNotExist."""
-    return (
-        Incident.objects.select_related("severity", "peak_severity", "team", "declared_by")
-        .prefetch_related("services__links")
-        .annotate(last_update_at=Max("status_updates__posted_at"))
-        .get(pk=pk)
-    )
+    return _with_page_data(Incident.objects.prefetch_related("services__links")).get(pk=pk)
 
 
 def incident_timeline(*, incident: Incident) -> QuerySet[TimelineEvent]:
@@ -81,27 +81,18 @@ def incident_status_updates(*, incident: Incident) -> QuerySet[StatusUpdate]:
 
 
 def incident_current_roles(*, incident: Incident) -> dict[str, RoleAssignment]:
-    """Return the current holder of each role, keyed by role."""
-    return {
-        assignment.role: assignment
-        for assignment in RoleAssignment.objects.filter(
+    """Return the current holder of each role, keyed by role (from a list's prefetch if any)."""
+    assignments = getattr(incident, "current_role_assignments", None)
+    if assignments is None:
+        assignments = RoleAssignment.objects.filter(
             incident=incident, ended_at__isnull=True
         ).select_related("user")
-    }
+    return {assignment.role: assignment for assignment in assignments}
 
 
 def incident_commander(incident: Incident) -> RoleAssignment | None:
-    """Return the current IC's assignment, using a list query's prefetch when present."""
-    prefetched = getattr(incident, "current_commanders", None)
-    if prefetched is not None:
-        return prefetched[0] if prefetched else None
-    return (
-        RoleAssignment.objects.filter(
-            incident=incident, role=IncidentRole.COMMANDER, ended_at__isnull=True
-        )
-        .select_related("user")
-        .first()
-    )
+    """Return the current Incident Commander's assignment, if there is one."""
+    return incident_current_roles(incident=incident).get(IncidentRole.COMMANDER)
 
 
 def incident_needs_commander(incident: Incident) -> bool:

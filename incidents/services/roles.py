@@ -51,6 +51,7 @@ def incident_role_assign(
     Taking a free role is any responder's right; giving a role to someone else or taking one that
     is held needs the Incident Commander (or any responder while there is no IC).
     """
+    require(actor, Action.TAKE_ROLE, incident)  # every role change needs a responder at least
     role = _check_role(role)
     user = user or actor
     if not user.is_active or not is_responder(user):
@@ -65,9 +66,7 @@ def incident_role_assign(
         if current is not None and current.user_id == user.pk:
             return current
         taking_free_role = current is None and user.pk == actor.pk
-        if taking_free_role:
-            require(actor, Action.TAKE_ROLE, incident)
-        elif not can(actor, Action.ASSIGN_ROLE, incident):
+        if not taking_free_role and not can(actor, Action.ASSIGN_ROLE, incident):
             if current is not None and user.pk == actor.pk:
                 raise RoleTaken(
                     f"{_name(current.user)} is {role.label} of {incident.reference}; "
