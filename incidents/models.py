@@ -358,6 +358,23 @@ class UpdateStatus(models.TextChoices):
     RESOLVED = "RESOLVED", "RESOLVED"
 
 
+# DESIGN.md's mapping from the incident's status to the update template's Status line; update
+# forms preselect it and people may override it.
+UPDATE_STATUS_FOR_INCIDENT: dict[str, str] = {
+    IncidentStatus.TRIGGERED: UpdateStatus.INVESTIGATING,
+    IncidentStatus.ACKNOWLEDGED: UpdateStatus.INVESTIGATING,
+    IncidentStatus.INVESTIGATING: UpdateStatus.INVESTIGATING,
+    IncidentStatus.MITIGATED: UpdateStatus.MITIGATING,
+    IncidentStatus.RESOLVED: UpdateStatus.RESOLVED,
+    IncidentStatus.CLOSED: UpdateStatus.RESOLVED,
+}
+
+
+def update_status_for(incident_status: str) -> str:
+    """Return the update template's Status that matches the incident's status."""
+    return UPDATE_STATUS_FOR_INCIDENT[incident_status]
+
+
 class StatusUpdate(models.Model):
     """An internal status update in the runbook's template; public updates are separate records."""
 

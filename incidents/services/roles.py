@@ -112,6 +112,7 @@ def incident_role_release(
     at: datetime | None = None,
 ) -> Incident:
     """Leave a role (its holder), or take it away (the Incident Commander); free roles stay free."""
+    require(actor, Action.TAKE_ROLE, incident)  # every role change needs a responder at least
     role = _check_role(role)
     with transaction.atomic():
         incident = _lock(incident)
@@ -120,8 +121,6 @@ def incident_role_release(
             return incident
         if current.user_id != actor.pk:
             require(actor, Action.ASSIGN_ROLE, incident)
-        else:
-            require(actor, Action.TAKE_ROLE, incident)
         at = at or timezone.now()
         current.ended_at = at
         current.save(update_fields=["ended_at"])

@@ -90,6 +90,11 @@ class TestRoles:
         incident_role_release(incident=incident, actor=alice, role="investigator")
         assert holders(incident) == {"commander": "alice"}
 
+    def test_a_viewer_cannot_release_even_a_free_role(self, alice, viewer_user):
+        incident = factories.declared(alice)
+        with pytest.raises(PermissionDeniedError):
+            incident_role_release(incident=incident, actor=viewer_user, role="scribe")
+
     def test_incident_without_ic_is_flagged_past_acknowledged(self, alice):
         incident = factories.declared(alice)
         assert not selectors.incident_needs_commander(incident)
