@@ -3,14 +3,33 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+MANAGE := $(BIN)/python manage.py
+# Runtime data of the embedded default (SQLite file, broker folders, cache); settings read the same.
+FIREBREAK_VAR_DIR ?= var
+TYPED := incidents/services incidents/selectors.py incidents/policies.py incidents/tasks.py \
+	portal/auth.py portal/celery.py
 
-.PHONY: run test lint format typecheck bench demo clean
+.PHONY: run test lint format typecheck bench demo migrate vardirs clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e ".[dev]"
 	touch $(STAMP)
+
+vardirs:
+	@mkdir -p $(FIREBREAK_VAR_DIR)/broker/out $(FIREBREAK_VAR_DIR)/broker/processed \
+		$(FIREBREAK_VAR_DIR)/cache
+
+migrate: $(STAMP) vardirs
+	$(MANAGE) migrate --noinput
+
+demo: migrate
+	$(MANAGE) demo_data
+
+# Web on 127.0.0.1:8000, one worker on every queue and beat, in the foreground; Ctrl-C stops all.
+run: demo
+	PATH="$(CURDIR)/$(BIN):$$PATH" PYTHONUNBUFFERED=1 $(BIN)/honcho start -f Procfile
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -22,3 +41,14 @@ format: $(STAMP)
 
 test: $(STAMP) lint
 	$(BIN)/pytest
+
+typecheck: $(STAMP)
+	$(BIN)/mypy $(TYPED)
+
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
+
+# Runtime data and caches; the virtualenv stays (remove .venv by hand to reinstall).
+clean:
+	rm -rf $(FIREBREAK_VAR_DIR) staticfiles .pytest_cache .ruff_cache .mypy_cache
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -exec rm -rf {} +

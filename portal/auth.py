@@ -1,13 +1,13 @@
 """Groups and the portal-wide half of DESIGN.md's permission matrix (who is who)."""
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 
 VIEWERS = "viewers"
 RESPONDERS = "responders"
 MANAGERS = "managers"
 GROUPS = (VIEWERS, RESPONDERS, MANAGERS)
 
-AnyUser = AbstractBaseUser | AnonymousUser
+AnyUser = User | AnonymousUser
 
 
 def group_names(user: AnyUser) -> frozenset[str]:
@@ -16,8 +16,8 @@ def group_names(user: AnyUser) -> frozenset[str]:
         return frozenset()
     cached = getattr(user, "_firebreak_groups", None)
     if cached is None:
-        cached = frozenset(user.groups.values_list("name", flat=True))  # type: ignore[attr-defined]
-        user._firebreak_groups = cached  # type: ignore[union-attr]
+        cached = frozenset(user.groups.values_list("name", flat=True))
+        user._firebreak_groups = cached  # type: ignore[union-attr,attr-defined]
     return cached
 
 

@@ -68,3 +68,17 @@ def ensure_reference_data() -> None:
 def live_db(transactional_db):
     """A database committed for real (other threads and processes see it), seeded."""
     ensure_reference_data()
+
+
+@pytest.fixture(autouse=True)
+def eager_tasks(request):
+    """Run tasks in-process even on a real broker; `worker` tests use a real worker instead."""
+    from portal.celery import app
+
+    if request.node.get_closest_marker("worker"):
+        yield
+        return
+    previous = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = previous

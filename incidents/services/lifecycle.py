@@ -7,8 +7,10 @@ transaction. Asking for the state the incident is already in returns it unchange
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import cast
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -152,7 +154,7 @@ def incident_declare(
             customer_facing=customer_facing,
             bridge_url=bridge_url,
             source=source,
-            declared_by=actor,
+            declared_by=cast(User, actor),
             status=S.INVESTIGATING,
             impact_started_at=impact_started_at,
             detected_at=at,
@@ -176,7 +178,7 @@ def incident_declare(
             incident=incident,
             role=IncidentRole.COMMANDER,
             user=commander,
-            assigned_by=actor,
+            assigned_by=cast(User, actor),
             started_at=at,
         )
         timeline_record(

@@ -1,7 +1,9 @@
 """Incident roles: take a free role, assign or hand over, leave; one current holder per role."""
 
 from datetime import datetime
+from typing import cast
 
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -78,7 +80,7 @@ def incident_role_assign(
             current.ended_at = at
             current.save(update_fields=["ended_at"])
         assignment = RoleAssignment.objects.create(
-            incident=incident, role=role, user=user, assigned_by=actor, started_at=at
+            incident=incident, role=role, user=user, assigned_by=cast(User, actor), started_at=at
         )
         forget_holders(incident)
         if current is not None:

@@ -1,7 +1,9 @@
 """Internal status updates in the runbook's template."""
 
 from datetime import datetime
+from typing import cast
 
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -53,7 +55,7 @@ def status_update_post(
             incident=incident,
             status=status,
             eta=eta.strip() or "unknown",
-            author=actor,
+            author=cast(User, actor),
             source=source,
             posted_at=at,
             **cleaned,

@@ -1,0 +1,153 @@
+from io import StringIO
+from itertools import pairwise
+
+import pytest
+from django.contrib.auth.models import User
+from django.core import mail
+from django.core.management import call_command
+
+from incidents.models import (
+    Incident,
+    IncidentRole,
+    IncidentStatus,
+    Service,
+    ServiceLink,
+    StatusUpdate,
+    Team,
+    TimelineEvent,
+)
+from incidents.selectors import incident_commander
+from portal.celery import app
+
+pytestmark = pytest.mark.django_db
+
+RUNBOOK_DASHBOARDS = {"API p99 latency", "Error rate", "Pod restart count", "Node CPU/memory"}
+
+
+def load(**options) -> str:
+    out = StringIO()
+    call_command("demo_data", stdout=out, **options)
+    return out.getvalue()
+
+
+def counts() -> dict[str, int]:
+    models = [User, Team, Service, ServiceLink, Incident, TimelineEvent, StatusUpdate]
+    return {model.__name__: model.objects.count() for model in models}
+
+
+def test_running_twice_adds_nothing():
+    load()
+    first = counts()
+
+    output = load()
+
+    assert counts() == first
+    assert "0 people and 0 incidents added" in output
+
+
+def test_prints_a_login_for_each_kind_of_user_and_they_work(client):
+    output = load(password="s3cret-demo-pass")
+
+    for username in ("admin", "maria", "alice", "vera"):
+        assert username in output
+        assert client.login(username=username, password="s3cret-demo-pass")
+    assert "s3cret-demo-pass" in output
+
+
+def test_people_in_each_group_with_time_zones():
+    load()
+
+    admin = User.objects.get(username="admin")
+    assert admin.is_superuser and admin.is_staff
+    groups = {
+        name: set(User.objects.filter(groups__name=name).values_list("username", flat=True))
+        for name in ("managers", "responders", "viewers")
+    }
+    assert "maria" in groups["managers"]
+    assert len(groups["responders"]) >= 3
+    assert groups["viewers"] == {"vera"}
+    assert User.objects.get(username="alice").profile.time_zone == "Europe/Berlin"
+
+
+def test_teams_carry_what_the_policy_needs():
+    load()
+
+    payments = Team.objects.get(slug="payments")
+    assert payments.members.count() >= 2
+    assert payments.engineering_managers.filter(username="maria").exists()
+    assert payments.escalation_contact is not None
+    assert payments.chat_channel.startswith("#")
+    assert payments.email
+    assert payments.holiday_country == "DE"
+    payments.full_clean()
+
+
+def test_every_service_has_the_runbook_dashboards_and_a_runbook():
+    load()
+
+    for service in Service.objects.all():
+        titles = set(service.links.filter(kind="dashboard").values_list("title", flat=True))
+        assert titles == RUNBOOK_DASHBOARDS, service
+        assert service.links.filter(kind="runbook").exists(), service
+
+
+def test_incidents_in_every_state():
+    load()
+
+    statuses = set(Incident.objects.values_list("status", flat=True))
+    assert statuses == set(IncidentStatus.values)
+    by_status = {i.status: i for i in Incident.objects.select_related("severity")}
+    assert by_status[IncidentStatus.TRIGGERED].severity.code == "P3"
+    assert by_status[IncidentStatus.ACKNOWLEDGED].severity.code == "P4"
+    assert by_status[IncidentStatus.CLOSED].severity.code == "P3"
+
+
+def test_every_incident_was_built_through_the_lifecycle():
+    load()
+
+    for incident in Incident.objects.all():
+        kinds = list(incident.timeline.values_list("kind", flat=True))
+        assert kinds[0] in {TimelineEvent.Kind.DECLARED, TimelineEvent.Kind.TRIGGERED}
+        if incident.status != IncidentStatus.TRIGGERED:
+            assert incident.acknowledged_at is not None
+
+
+def test_the_runbook_example_has_a_full_timeline():
+    load()
+
+    incident = Incident.objects.get(title="Payments service returning 503")
+    events = list(incident.timeline.order_by("occurred_at", "id"))
+    kinds = [event.kind for event in events]
+
+    assert incident.severity.code == "P1"
+    assert incident.status == IncidentStatus.RESOLVED
+    assert kinds[:2] == [TimelineEvent.Kind.TRIGGERED, TimelineEvent.Kind.ACKNOWLEDGED]
+    assert kinds[-1] == TimelineEvent.Kind.RESOLVED
+    assert incident.time_to_acknowledge.total_seconds() == 120
+    roles = set(incident.role_assignments.values_list("role", flat=True))
+    assert roles == set(IncidentRole.values)
+    assert incident_commander(incident).user.username == "alice"
+    notes = [event.message for event in events if event.kind == TimelineEvent.Kind.NOTE]
+    assert "Identified bad deploy" in notes
+    assert "Rolled back" in incident.timeline.get(kind=TimelineEvent.Kind.MITIGATED).message
+    posted = list(incident.status_updates.order_by("posted_at").values_list("posted_at", flat=True))
+    gaps = {(b - a).total_seconds() / 60 for a, b in pairwise(posted)}
+    assert gaps == {15.0}
+    assert incident.status_updates.latest("posted_at").status == "RESOLVED"
+
+
+@pytest.fixture
+def eager_tasks():
+    """Run tasks in-process even when the suite runs against a real broker."""
+    eager = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = eager
+
+
+def test_demo_incidents_notify_their_teams(django_capture_on_commit_callbacks, eager_tasks):
+    with django_capture_on_commit_callbacks(execute=True):
+        load()
+
+    subjects = [message.subject for message in mail.outbox]
+    assert any("Payments service returning 503" in subject for subject in subjects)
