@@ -224,6 +224,8 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
+    for _folder in ("out", "processed", "control"):
+        (_broker_dir / _folder).mkdir(parents=True, exist_ok=True)
 else:
     # Tasks are short; anything long re-schedules itself. A generous visibility timeout keeps
     # Redis from redelivering a task that is still running.
