@@ -104,7 +104,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         }
     )
 else:
-    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DJANGO_CONN_MAX_AGE", default=60))
+    # Persistent connections in service; none in tests, whose server threads must not keep any.
+    DATABASES["default"].setdefault(
+        "CONN_MAX_AGE", env.int("DJANGO_CONN_MAX_AGE", default=0 if TESTING else 60)
+    )
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

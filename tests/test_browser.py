@@ -4,6 +4,7 @@ import os
 from pathlib import Path
 
 import pytest
+from django.db import connections
 
 # Playwright's sync API runs an event loop in this thread; the ORM calls of the test (factories,
 # assertions) are still synchronous and safe here.
@@ -11,7 +12,6 @@ os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
 from incidents.models import Incident, IncidentStatus, ServiceLink
 from tests import factories
-from tests.conftest import ensure_reference_data
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -28,17 +28,6 @@ sync_api = pytest.importorskip("playwright.sync_api")
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def restore_reference_data_afterwards(django_db_setup, django_db_blocker):
-    """Put the migrations' rows back after the flush that ends each transactional test.
-
-    Later tests that rely on groups and severities would otherwise find none.
-    """
-    yield
-    with django_db_blocker.unblock():
-        ensure_reference_data()
-
-
 @pytest.fixture
 def page(live_server, live_db):
     if not CHROMIUM.exists():
@@ -50,6 +39,9 @@ def page(live_server, live_db):
         page = context.new_page()
         page.base_url = live_server.url
         yield page
+        # Inside Playwright's sync API the test's ORM calls get their own connection context:
+        # close what they opened while still in it, so the test database can be dropped.
+        connections.close_all()
         context.close()
         browser.close()
 
