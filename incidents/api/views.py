@@ -87,7 +87,7 @@ class IncidentViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         data = self._input(IncidentDeclareSerializer)
         incident = services.incident_declare(actor=request.user, source=Source.API, **data)
         response = self._incident(incident, status.HTTP_201_CREATED)
-        response["Location"] = response.data["url"]
+        response["Location"] = str(response.data["url"])  # WSGI wants exactly str
         return response
 
     @extend_schema(summary="Read an incident", responses={200: IncidentSerializer, 404: NOT_FOUND})

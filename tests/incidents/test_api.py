@@ -803,3 +803,31 @@ def test_teams_services_and_severities(as_user, viewer_user, alice, payments):
     assert (p1["ack_timeout"], p1["update_interval"]) == (300, 900)
     assert p1["postmortem_required"] is True
     assert client.get("/api/v1/severities/P9/").status_code == 404
+
+
+def test_declare_and_resolve_over_http_with_a_token(live_server, live_db):
+    """The API through a real WSGI server (stricter than the test client about headers)."""
+    import json
+    import urllib.request
+
+    from rest_framework.authtoken.models import Token
+
+    from tests import factories
+
+    token = Token.objects.create(user=factories.responder("tina"))
+
+    def call(method: str, path: str, body: dict | None = None):
+        request = urllib.request.Request(
+            live_server.url + path,
+            data=json.dumps(body).encode() if body is not None else None,
+            method=method,
+            headers={"Authorization": f"Token {token.key}", "Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - local server
+            return response.status, response.headers, json.loads(response.read())
+
+    status, headers, created = call("POST", INCIDENTS, {"title": "Login errors", "severity": "P3"})
+    assert status == 201
+    assert headers["Location"] == created["url"]
+    status, _, resolved = call("POST", f"{INCIDENTS}{created['id']}/resolve/", {})
+    assert (status, resolved["status"]) == (200, "resolved")
