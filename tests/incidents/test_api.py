@@ -817,7 +817,7 @@ def test_declare_and_resolve_over_http_with_a_token(live_server, live_db):
     token = Token.objects.create(user=factories.responder("tina"))
 
     def call(method: str, path: str, body: dict | None = None):
-        request = urllib.request.Request(
+        request = urllib.request.Request(  # noqa: S310 - the local live server
             live_server.url + path,
             data=json.dumps(body).encode() if body is not None else None,
             method=method,
