@@ -10,6 +10,7 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/profile/", views.profile, name="profile"),
+    path("accounts/profile/api-token/", views.api_token, name="api-token"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("portal.api.urls")),
     path("incidents/", include("incidents.urls")),
