@@ -358,7 +358,20 @@ class ErrorSerializer(serializers.Serializer):
 # --- Requests -------------------------------------------------------------------------------------
 
 
-class IncidentDeclareSerializer(serializers.Serializer):
+class IncidentDescriptionFields(serializers.Serializer):
+    """What describes an incident's impact, shared by declaring and editing."""
+
+    summary = serializers.CharField(required=False, allow_blank=True)
+    impact = serializers.CharField(required=False, allow_blank=True)
+    users_affected_pct = serializers.IntegerField(
+        min_value=0, max_value=100, required=False, allow_null=True
+    )
+    regions = serializers.ListField(
+        child=serializers.CharField(max_length=50), required=False, max_length=50
+    )
+
+
+class IncidentDeclareSerializer(IncidentDescriptionFields):
     """Declare an incident; the declarer is Incident Commander unless `commander` names someone."""
 
     title = serializers.CharField(max_length=200)
@@ -373,14 +386,6 @@ class IncidentDeclareSerializer(serializers.Serializer):
         allow_null=True,
         help_text="Owning team; defaults to the first service's team.",
     )
-    summary = serializers.CharField(required=False, allow_blank=True)
-    impact = serializers.CharField(required=False, allow_blank=True)
-    users_affected_pct = serializers.IntegerField(
-        min_value=0, max_value=100, required=False, allow_null=True
-    )
-    regions = serializers.ListField(
-        child=serializers.CharField(max_length=50), required=False, max_length=50
-    )
     customer_facing = serializers.BooleanField(default=True)
     bridge_url = serializers.URLField(max_length=500, required=False, allow_blank=True)
     commander = user_field(required=False, allow_null=True, help_text="Username; default: you.")
@@ -394,18 +399,10 @@ NOT_A_DETAIL = (
 )
 
 
-class IncidentDetailsSerializer(serializers.Serializer):
+class IncidentDetailsSerializer(IncidentDescriptionFields):
     """Edit an incident's descriptive fields; send only what changes."""
 
     title = serializers.CharField(max_length=200, required=False)
-    summary = serializers.CharField(required=False, allow_blank=True)
-    impact = serializers.CharField(required=False, allow_blank=True)
-    users_affected_pct = serializers.IntegerField(
-        min_value=0, max_value=100, required=False, allow_null=True
-    )
-    regions = serializers.ListField(
-        child=serializers.CharField(max_length=50), required=False, max_length=50
-    )
     customer_facing = serializers.BooleanField(required=False)
     bridge_url = serializers.URLField(max_length=500, required=False, allow_blank=True)
     impact_started_at = serializers.DateTimeField(
