@@ -17,6 +17,7 @@ from django.http import HttpRequest
 
 from portal.auth import is_staff
 
+from . import selectors
 from .models import (
     Incident,
     RoleAssignment,
@@ -193,6 +194,7 @@ class IncidentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "title",
         "severity",
         "status",
+        "commander",
         "team",
         "source",
         "detected_at",
@@ -202,7 +204,18 @@ class IncidentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_filter = ("status", "severity", "peak_severity", "team", "source", "customer_facing")
     search_fields = ("title", "summary", "impact")
     date_hierarchy = "detected_at"
-    list_select_related = ("severity", "team")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Incident]:
+        # The list shows each incident's IC: fetch the holders with the page.
+        return selectors.incident_list()
+
+    @admin.display(description="Incident Commander")
+    def commander(self, incident: Incident) -> str:
+        if selectors.incident_needs_commander(incident):
+            return "⚠ No IC"
+        assignment = selectors.incident_commander(incident)
+        return str(assignment.user) if assignment else "—"
+
     fieldsets = (
         (None, {"fields": ("title", "summary", "severity", "peak_severity", "status", "source")}),
         (

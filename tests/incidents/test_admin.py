@@ -240,3 +240,18 @@ def test_a_responder_cannot_sign_in_at_the_back_office_login(client, alice):
     assert response.status_code == 200
     assert "Please enter the correct username and password" in response.content.decode()
     assert "_auth_user_id" not in client.session
+
+
+def test_incident_list_shows_the_ic_or_flags_its_absence(admin_client, alice):
+    from incidents.services import incident_role_release
+
+    with_ic = factories.declared(alice, title="Has a commander")
+    without_ic = factories.declared(alice, title="Lost its commander")
+    incident_role_release(incident=without_ic, actor=alice, role="commander")
+
+    text = admin_client.get(changelist(Incident)).content.decode()
+
+    row_with = text[text.index(with_ic.title) :].split("</tr>")[0]
+    row_without = text[text.index(without_ic.title) :].split("</tr>")[0]
+    assert "alice" in row_with
+    assert "No IC" in row_without
