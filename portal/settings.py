@@ -216,7 +216,7 @@ SPECTACULAR_SETTINGS = {
 _broker_from_env = env.str("CELERY_BROKER_URL", default="" if TESTING else "filesystem://")
 # Without a broker (the test default) tasks run in-process, right where they are enqueued.
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=not _broker_from_env)
-CELERY_BROKER_URL = _broker_from_env or "memory://"
+CELERY_BROKER_URL = _broker_from_env or "memory://localhost/"
 CELERY_TASK_EAGER_PROPAGATES = True
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _broker_dir = VAR_DIR / "broker"
