@@ -57,6 +57,8 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "portal.apps.PortalConfig",
     "incidents.apps.IncidentsConfig",
+    "incidents.alerting.apps.AlertingConfig",
+    "incidents.oncall.apps.OncallConfig",
     "postmortems.apps.PostmortemsConfig",
 ]
 

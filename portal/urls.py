@@ -14,4 +14,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("portal.api.urls")),
     path("incidents/", include("incidents.urls")),
+    path("alerts/", include("incidents.alerting.urls")),
+    path("schedules/", include("incidents.oncall.urls")),
+    path("hooks/", include("incidents.alerting.hook_urls")),
 ]
