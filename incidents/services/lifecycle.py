@@ -238,10 +238,21 @@ def incident_trigger(
 
 
 def incident_acknowledge(
-    *, incident: Incident, actor: AnyUser, source: str = Source.WEB, at: datetime | None = None
+    *,
+    incident: Incident,
+    actor: AnyUser | None,
+    source: str = Source.WEB,
+    at: datetime | None = None,
 ) -> Incident:
-    """Acknowledge a triggered incident; acknowledging it again changes nothing."""
-    require(actor, Action.ACKNOWLEDGE, incident)
+    """Acknowledge a triggered incident; acknowledging it again changes nothing.
+
+    With no actor, the alert source acknowledged it (a PagerDuty `acknowledge` event).
+    """
+    if actor is None:
+        if source != Source.ALERT:
+            raise InvalidInputError("Only an alert source acknowledges without a person.")
+    else:
+        require(actor, Action.ACKNOWLEDGE, incident)
     with transaction.atomic():
         incident = _lock(incident)
         if incident.status == S.ACKNOWLEDGED:
@@ -256,7 +267,9 @@ def incident_acknowledge(
             actor=actor,
             source=source,
             at=at,
-            message=f"Acknowledged by {_name(actor)}",
+            message=f"Acknowledged by {_name(actor)}"
+            if actor
+            else "Acknowledged by the alert source",
         )
     return incident
 

@@ -169,6 +169,18 @@ class TestTimestamps:
             "acknowledged",
         )
 
+    def test_an_alert_source_acknowledges_without_a_person(self, db):
+        incident = incident_acknowledge(incident=factories.triggered(), actor=None, source="alert")
+        event = incident.timeline.get(kind="acknowledged")
+        assert (incident.status, event.actor, event.source) == ("acknowledged", None, "alert")
+        assert event.message == "Acknowledged by the alert source"
+
+    def test_only_an_alert_source_acknowledges_without_a_person(self, db):
+        incident = factories.triggered()
+        with pytest.raises(InvalidInputError):
+            incident_acknowledge(incident=incident, actor=None, source="web")
+        assert Incident.objects.get(pk=incident.pk).status == S.TRIGGERED
+
     def test_starting_work_on_a_triggered_incident_acknowledges_it(self, alice):
         incident = incident_start_investigating(incident=factories.triggered(), actor=alice)
         assert incident.acknowledged_at is not None
