@@ -317,6 +317,7 @@ class TimelineEvent(models.Model):
         STATUS_UPDATE = "status_update", "Status update"
         NOTE = "note", "Note"
         DETAILS_CHANGED = "details_changed", "Details changed"
+        ALERT = "alert", "Alert"
 
     incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="timeline")
     kind = models.CharField(max_length=20, choices=Kind.choices)
