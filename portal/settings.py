@@ -241,12 +241,20 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
+    "portal.tasks.*": {"queue": "paging"},
     "incidents.oncall.*": {"queue": "paging"},
     "incidents.runbooks.*": {"queue": "jobs"},
     "*": {"queue": "default"},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
-CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
+    # Timers are rows; this sweep fires whatever is due, whatever happened to its wake-up.
+    "timers-sweep": {
+        "task": "portal.tasks.timers_sweep_task",
+        "schedule": env.float("FIREBREAK_TIMER_SWEEP_SECONDS", default=10.0),
+        "options": {"expires": 30},
+    },
+}
 CELERY_TIMEZONE = "UTC"
 
 LOGGING = {

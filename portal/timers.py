@@ -1,0 +1,184 @@
+"""Timers as data: every deadline is a row with a `due_at`; Celery only wakes the system.
+
+A timer is fired by claiming its row with a conditional update and a lease, running its kind's
+handler, and recording the outcome. A duplicate wake-up, a second beat, a killed worker or a lost
+broker message therefore neither loses a timer nor fires it twice: a claim whose worker died
+expires with its lease and the next sweep claims it again.
+
+Handlers are registered per kind by the app that owns the timer::
+
+    @timer_handler("oncall.escalation_step")
+    def fire_escalation_step(timer: Timer) -> str: ...
+
+and must themselves re-check the state of what they act on (the timer may be late).
+"""
+
+import logging
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from portal.models import Timer
+
+logger = logging.getLogger(__name__)
+
+Handler = Callable[[Timer], str]
+_handlers: dict[str, Handler] = {}
+
+# How long a claim holds before another sweep may take the timer over.
+LEASE = timedelta(seconds=60)
+# A timer that failed this often is parked as failed and logged, not retried forever.
+MAX_ATTEMPTS = 5
+# Timers due sooner than this also get a Celery ETA wake-up; later ones wait for the sweep.
+WAKE_UP_WITHIN = timedelta(minutes=5)
+
+
+def timer_handler(kind: str) -> Callable[[Handler], Handler]:
+    """Register the function that fires timers of `kind`; it returns a short outcome text."""
+
+    def register(func: Handler) -> Handler:
+        _handlers[kind] = func
+        return func
+
+    return register
+
+
+def timer_schedule(
+    *,
+    kind: str,
+    key: str,
+    due_at: datetime,
+    payload: dict[str, Any] | None = None,
+) -> Timer:
+    """Schedule a timer once: scheduling the same key again returns the pending one.
+
+    To move a pending timer, cancel it and schedule it under a new key.
+    """
+    if kind not in _handlers:
+        raise LookupError(f"No handler registered for timer kind {kind!r}.")
+    try:
+        with transaction.atomic():
+            timer = Timer.objects.create(kind=kind, key=key, due_at=due_at, payload=payload or {})
+    except IntegrityError:
+        return Timer.objects.get(key=key)
+    if due_at - timezone.now() <= WAKE_UP_WITHIN:
+        from portal.tasks import timer_fire_task
+
+        transaction.on_commit(lambda: timer_fire_task.apply_async((timer.pk,), eta=due_at))
+    return timer
+
+
+def timer_cancel(*, key: str | None = None, key_prefix: str | None = None) -> int:
+    """Cancel pending timers by key or key prefix; return how many were cancelled."""
+    timers = Timer.objects.filter(state=Timer.State.PENDING)
+    if key is not None and key_prefix is None:
+        timers = timers.filter(key=key)
+    elif key_prefix is not None and key is None:
+        timers = timers.filter(key__startswith=key_prefix)
+    else:
+        raise ValueError("Give exactly one of key and key_prefix.")
+    return timers.update(state=Timer.State.CANCELLED, finished_at=timezone.now())
+
+
+def _claimable(now: datetime) -> Q:
+    return Q(due_at__lte=now) & (
+        Q(state=Timer.State.PENDING) | Q(state=Timer.State.CLAIMED, lease_until__lt=now)
+    )
+
+
+def timer_claim(*, timer_id: int, now: datetime | None = None) -> uuid.UUID | None:
+    """Claim a due timer for this worker; return the claim token, or None if another has it."""
+    now = now or timezone.now()
+    token = uuid.uuid4()
+    won = (
+        Timer.objects.filter(_claimable(now), pk=timer_id)
+        .filter(attempts__lt=MAX_ATTEMPTS)
+        .update(
+            state=Timer.State.CLAIMED,
+            lease_until=now + LEASE,
+            claim_token=token,
+            attempts=F("attempts") + 1,
+        )
+    )
+    return token if won else None
+
+
+def timer_fire(*, timer_id: int) -> str | None:
+    """Claim and fire one timer if it is due; return the outcome, or None if not fired here."""
+    token = timer_claim(timer_id=timer_id)
+    if token is None:
+        return None
+    timer = Timer.objects.get(pk=timer_id)
+    handler = _handlers.get(timer.kind)
+    if handler is None:
+        logger.error("timer %s: no handler for kind %s", timer.key, timer.kind)
+        return None
+    try:
+        with transaction.atomic():
+            outcome = handler(timer)
+            # Record the outcome only if our claim still holds (the lease did not run out
+            # and another worker did not take the timer over meanwhile).
+            done = Timer.objects.filter(
+                pk=timer_id, state=Timer.State.CLAIMED, claim_token=token
+            ).update(state=Timer.State.DONE, finished_at=timezone.now(), outcome=outcome[:200])
+            if not done:
+                raise _LostClaim
+    except _LostClaim:
+        logger.warning("timer %s: claim lost before the outcome was recorded", timer.key)
+        return None
+    except Exception:
+        logger.exception("timer %s failed (attempt %s)", timer.key, timer.attempts)
+        _release_after_failure(timer_id, token)
+        raise
+    return outcome
+
+
+class _LostClaim(Exception):
+    pass
+
+
+def _release_after_failure(timer_id: int, token: uuid.UUID) -> None:
+    timer = Timer.objects.filter(pk=timer_id, claim_token=token).first()
+    if timer is None:
+        return
+    if timer.attempts >= MAX_ATTEMPTS:
+        Timer.objects.filter(pk=timer_id, claim_token=token).update(
+            state=Timer.State.FAILED, finished_at=timezone.now()
+        )
+    else:
+        # Retry at the next sweep after a short pause rather than waiting out the lease.
+        Timer.objects.filter(pk=timer_id, claim_token=token).update(
+            lease_until=timezone.now() + timedelta(seconds=5 * timer.attempts)
+        )
+
+
+def timers_due(*, now: datetime | None = None, limit: int = 100) -> list[int]:
+    """Return ids of timers due now and not held by a live claim, oldest first."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        # On PostgreSQL two sweeps skip each other's rows instead of waiting on them; the
+        # conditional update in timer_claim is what decides who fires a timer, on any database.
+        rows = (
+            Timer.objects.select_for_update(skip_locked=True)
+            .filter(_claimable(now), attempts__lt=MAX_ATTEMPTS)
+            .order_by("due_at")
+            .values_list("pk", flat=True)[:limit]
+        )
+        return list(rows)
+
+
+def timers_sweep(*, limit: int = 100) -> int:
+    """Fire every due timer; return how many fired here."""
+    fired = 0
+    for timer_id in timers_due(limit=limit):
+        try:
+            if timer_fire(timer_id=timer_id) is not None:
+                fired += 1
+        except Exception:  # noqa: S112 - timer_fire logged it; one bad timer must not stop the sweep
+            continue
+    return fired
