@@ -19,6 +19,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -30,8 +31,11 @@ logger = logging.getLogger(__name__)
 Handler = Callable[[Timer], str]
 _handlers: dict[str, Handler] = {}
 
-# How long a claim holds before another sweep may take the timer over.
-LEASE = timedelta(seconds=60)
+
+def lease() -> timedelta:
+    """Return how long a claim holds before another sweep may take the timer over."""
+    return timedelta(seconds=settings.FIREBREAK_TIMER_LEASE_SECONDS)
+
 # A timer that failed this often is parked as failed and logged, not retried forever.
 MAX_ATTEMPTS = 5
 # Timers due sooner than this also get a Celery ETA wake-up; later ones wait for the sweep.
@@ -100,7 +104,7 @@ def timer_claim(*, timer_id: int, now: datetime | None = None) -> uuid.UUID | No
         .filter(attempts__lt=MAX_ATTEMPTS)
         .update(
             state=Timer.State.CLAIMED,
-            lease_until=now + LEASE,
+            lease_until=now + lease(),
             claim_token=token,
             attempts=F("attempts") + 1,
         )
