@@ -92,17 +92,38 @@ def can(user: AnyUser, action: Action, incident: Incident | None = None) -> bool
     return False
 
 
+# How each action reads in a sentence: "Only responders may <phrase>."
+PHRASES = {
+    Action.READ: "read incidents",
+    Action.DECLARE: "declare incidents",
+    Action.ACKNOWLEDGE: "acknowledge incidents",
+    Action.START_INVESTIGATING: "start investigating",
+    Action.NOTE: "add notes to the timeline",
+    Action.STATUS_UPDATE: "post status updates",
+    Action.TAKE_ROLE: "take or leave incident roles",
+    Action.ASSIGN_ROLE: "assign or take away roles",
+    Action.CHANGE_SEVERITY: "change the severity",
+    Action.EDIT_DETAILS: "edit the incident's details",
+    Action.MITIGATE: "mark it mitigated",
+    Action.RESOLVE: "resolve it",
+    Action.REOPEN: "reopen it",
+    Action.CLOSE: "close it",
+}
+
+
 def require(user: AnyUser, action: Action, incident: Incident | None = None) -> None:
     """Raise PermissionDeniedError unless the user may perform the action."""
     if can(user, action, incident):
         return
     if not user.is_authenticated:
         raise PermissionDeniedError("Sign in first.")
+    phrase = PHRASES[action]
     if action in COMMANDER_ACTIONS and incident is not None:
-        raise PermissionDeniedError(
-            f"Only the Incident Commander of {incident.reference} (or staff) may "
-            f"{action.replace('_', ' ')}."
-        )
+        if action == Action.CLOSE:
+            who = "Incident Commander, a manager or staff"
+        else:
+            who = "Incident Commander (or staff)"
+        raise PermissionDeniedError(f"Only {incident.reference}'s {who} may {phrase}.")
     if action == Action.READ:
         raise PermissionDeniedError("Your account is not in a group that may read incidents.")
-    raise PermissionDeniedError(f"Only responders may {action.replace('_', ' ')}.")
+    raise PermissionDeniedError(f"Only responders may {phrase}.")

@@ -39,7 +39,9 @@ ALLOWED_HOSTS = env.list(
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
 # The portal's own public address, used in links that leave the portal (emails, ack links).
-FIREBREAK_BASE_URL = env.str("FIREBREAK_BASE_URL", default="http://127.0.0.1:8000")
+FIREBREAK_BASE_URL = env.str(
+    "FIREBREAK_BASE_URL", default="http://" + env.str("FIREBREAK_ADDR", default="127.0.0.1:8000")
+)
 # Conference bridge for new incidents, e.g. "https://meet.example.com/inc-{number}". Empty: typed.
 FIREBREAK_BRIDGE_URL_TEMPLATE = env.str("FIREBREAK_BRIDGE_URL_TEMPLATE", default="")
 
@@ -141,6 +143,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Messages live in the session, not in a cookie the browser can read (a new API token is one).
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "incidents:list"
 LOGOUT_REDIRECT_URL = "login"
@@ -215,12 +219,14 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- Celery -------------------------------------------------------------------------------------
-_broker_from_env = env.str("CELERY_BROKER_URL", default="" if TESTING else "filesystem://")
+_broker_from_env = env.str(
+    "CELERY_BROKER_URL", default="" if TESTING else "filesystem://localhost/"
+)
 # Without a broker (the test default) tasks run in-process, right where they are enqueued.
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=not _broker_from_env)
 CELERY_BROKER_URL = _broker_from_env or "memory://localhost/"
 CELERY_TASK_EAGER_PROPAGATES = True
-if CELERY_BROKER_URL.startswith("filesystem://"):
+if CELERY_BROKER_URL.startswith("filesystem:"):
     _broker_dir = VAR_DIR / "broker"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "out"),

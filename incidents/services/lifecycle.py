@@ -46,6 +46,9 @@ ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
 class TransitionNotAllowed(ApplicationError):
     """The incident's current status does not allow the requested change."""
 
+    def __init__(self, message: str, *, incident: Incident, requested: str = "") -> None:
+        super().__init__(message, extra={"status": incident.status, "requested": requested})
+
 
 def transition_allowed(incident: Incident, to_status: str) -> bool:
     """Return whether the transition map allows moving the incident to `to_status`."""
@@ -66,7 +69,8 @@ def _check_transition(incident: Incident, to_status: str) -> None:
         raise TransitionNotAllowed(
             f"{incident.reference} is {incident.get_status_display().lower()}; "
             f"it can't move to {IncidentStatus(to_status).label.lower()} from there.",
-            extra={"status": incident.status, "requested": to_status},
+            incident=incident,
+            requested=to_status,
         )
 
 
@@ -290,7 +294,9 @@ def incident_start_investigating(
             return incident
         if incident.status == S.RESOLVED:
             raise TransitionNotAllowed(
-                f"{incident.reference} is resolved; reopen it to investigate again."
+                f"{incident.reference} is resolved; reopen it to investigate again.",
+                incident=incident,
+                requested=S.INVESTIGATING,
             )
         _check_transition(incident, S.INVESTIGATING)
         if incident.status == S.MITIGATED and not reason.strip():
@@ -357,7 +363,9 @@ def incident_resolve(
             return incident
         if actor is None and incident.status != S.TRIGGERED:
             raise TransitionNotAllowed(
-                f"{incident.reference} is being worked; only its Incident Commander resolves it."
+                f"{incident.reference} is being worked; only its Incident Commander resolves it.",
+                incident=incident,
+                requested=S.RESOLVED,
             )
         _check_transition(incident, S.RESOLVED)
         at = at or timezone.now()
@@ -388,12 +396,13 @@ def incident_reopen(
     require(actor, Action.REOPEN, incident)
     with transaction.atomic():
         incident = _lock(incident)
-        if incident.status == S.INVESTIGATING:
-            return incident
         if incident.status != S.RESOLVED:
+            # Not a repeat of a state change: nothing was resolved, so there is nothing to reopen.
             raise TransitionNotAllowed(
-                f"{incident.reference} is {incident.get_status_display().lower()}; "
-                "only a resolved incident can be reopened."
+                f"{incident.reference} is {incident.get_status_display().lower()}, not resolved; "
+                "there is nothing to reopen.",
+                incident=incident,
+                requested="reopen",
             )
         if not reason.strip():
             raise InvalidInputError("Say why the incident is reopened.", field="reason")
@@ -432,7 +441,9 @@ def incident_close(
         if incident.peak_severity.postmortem_required:
             raise TransitionNotAllowed(
                 f"{incident.reference} peaked at {incident.peak_severity.code}, which requires a "
-                "postmortem: close it once the postmortem is published."
+                "postmortem: close it once the postmortem is published.",
+                incident=incident,
+                requested=S.CLOSED,
             )
         at = at or timezone.now()
         incident.closed_at = at
@@ -463,7 +474,9 @@ def incident_change_severity(
         if incident.severity_id == severity.pk:
             return incident
         if incident.status == S.CLOSED:
-            raise TransitionNotAllowed(f"{incident.reference} is closed; its severity is final.")
+            raise TransitionNotAllowed(
+                f"{incident.reference} is closed; its severity is final.", incident=incident
+            )
         at = at or timezone.now()
         old = incident.severity
         incident.severity = severity

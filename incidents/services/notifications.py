@@ -1,15 +1,26 @@
 """Telling the owning team about its incidents, once per event."""
 
 import logging
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from ..models import TeamNotification, TimelineEvent
+from ..models import IncidentStatus, TeamNotification, TimelineEvent
 
 logger = logging.getLogger(__name__)
+
+# Events older than this when their notification runs are not sent.
+STALE_AFTER = timedelta(hours=1)
+
+
+def _status_line(event: TimelineEvent) -> str:
+    """Return the incident's status as of the event (not as of sending), if the event moved it."""
+    if event.to_value in IncidentStatus.values:
+        return f"Status: {IncidentStatus(event.to_value).label}\n"
+    return ""
 
 
 def incident_notify_team(*, event_id: int) -> TeamNotification | None:
@@ -26,6 +37,11 @@ def incident_notify_team(*, event_id: int) -> TeamNotification | None:
     if event is None:
         logger.info("notify skipped: timeline event %s no longer exists", event_id)
         return None
+    if timezone.now() - event.occurred_at > STALE_AFTER:
+        # Backfilled history (imports, demo data) or a queue that was down for long: news that
+        # old would mislead more than inform.
+        logger.info("notify skipped: event %s happened over %s ago", event_id, STALE_AFTER)
+        return None
     team = event.incident.team
     if team is None or not team.email:
         logger.info("notify skipped: %s has no team address", event.incident.reference)
@@ -40,7 +56,7 @@ def incident_notify_team(*, event_id: int) -> TeamNotification | None:
             send_mail(
                 subject=f"[{incident.severity.code}] {incident.reference} "
                 f"{event.get_kind_display().lower()}: {incident.title}",
-                message=f"{event.message}\n\nStatus: {incident.get_status_display()}\n{link}\n",
+                message=f"{event.message}\n\n{_status_line(event)}{link}\n",
                 from_email=None,
                 recipient_list=[team.email],
             )

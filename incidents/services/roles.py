@@ -70,9 +70,13 @@ def incident_role_assign(
         taking_free_role = current is None and user.pk == actor.pk
         if not taking_free_role and not can(actor, Action.ASSIGN_ROLE, incident):
             if current is not None and user.pk == actor.pk:
+                ask = (
+                    "ask them to hand it over"
+                    if role == IncidentRole.COMMANDER
+                    else "ask them or the Incident Commander to hand it over"
+                )
                 raise RoleTaken(
-                    f"{_name(current.user)} is {role.label} of {incident.reference}; "
-                    "ask them or the Incident Commander to hand it over."
+                    f"{_name(current.user)} is {role.label} of {incident.reference}; {ask}."
                 )
             require(actor, Action.ASSIGN_ROLE, incident)
         at = at or timezone.now()

@@ -75,9 +75,10 @@ def timeline_note_add(
     occurred_at = occurred_at or now
     window_start = incident.impact_started_at
     if occurred_at < window_start:
+        local_start = timezone.localtime(window_start)  # the reader's zone in a request
         raise InvalidInputError(
             f"A note can't be dated before the incident's impact started "
-            f"({window_start:%Y-%m-%d %H:%M} UTC).",
+            f"({local_start:%Y-%m-%d %H:%M %Z}).",
             field="occurred_at",
         )
     if occurred_at > now:

@@ -48,7 +48,9 @@ def status_update_post(
             "Only an update whose Status is RESOLVED can resolve the incident.", field="resolve"
         )
     if incident.status == "closed":
-        raise TransitionNotAllowed(f"{incident.reference} is closed; post no more updates.")
+        raise TransitionNotAllowed(
+            f"{incident.reference} is closed; post no more updates.", incident=incident
+        )
     at = at or timezone.now()
     with transaction.atomic():
         update = StatusUpdate.objects.create(

@@ -215,6 +215,12 @@ class TestTimestamps:
         assert incident.resolved_at is None
         assert incident.timeline.last().kind == TimelineEvent.Kind.REOPENED
 
+    def test_reopening_what_was_never_resolved_is_refused(self, alice):
+        incident = factories.declared(alice)
+        with pytest.raises(TransitionNotAllowed, match="not resolved; there is nothing to reopen"):
+            incident_reopen(incident=incident, actor=alice, reason="?")
+        assert kinds(incident) == ["declared", "role_assigned"]
+
     def test_alert_source_resolves_only_an_unacknowledged_incident(self, alice):
         flapping = incident_resolve(incident=factories.triggered(), actor=None, source="alert")
         assert flapping.status == S.RESOLVED

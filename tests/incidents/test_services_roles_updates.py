@@ -1,12 +1,13 @@
 """Roles, status updates and scribe notes."""
 
+import zoneinfo
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 
 from incidents import selectors
-from incidents.models import IncidentStatus, RoleAssignment, StatusUpdate
+from incidents.models import IncidentStatus, RoleAssignment, StatusUpdate, TeamNotification
 from incidents.services import (
     RoleTaken,
     incident_acknowledge,
@@ -39,6 +40,14 @@ class TestRoles:
         with pytest.raises(RoleTaken, match="Bob is Scribe"):
             incident_role_assign(incident=incident, actor=carol, role="scribe")
         assert holders(incident)["scribe"] == "bob"
+
+    def test_taking_the_ic_role_from_its_holder_asks_them(self, alice, bob):
+        incident = factories.declared(alice)
+        with pytest.raises(RoleTaken) as error:
+            incident_role_assign(incident=incident, actor=bob, role="commander")
+        assert error.value.message == (
+            f"Alice is Incident Commander of {incident.reference}; ask them to hand it over."
+        )
 
     def test_ic_hands_over_and_history_is_kept(self, alice, bob):
         incident = factories.declared(alice)
@@ -183,6 +192,16 @@ class TestNotes:
         # Ordered by event time: the note comes before the declaration.
         assert selectors.incident_timeline(incident=incident).first() == note
 
+    def test_the_window_is_told_in_the_readers_time_zone(self, alice):
+        start = timezone.now() - timedelta(hours=1)
+        incident = factories.declared(alice, impact_started_at=start)
+        berlin = timezone.localtime(start, zoneinfo.ZoneInfo("Europe/Berlin"))
+        with timezone.override("Europe/Berlin"), pytest.raises(InvalidInputError) as error:
+            timeline_note_add(
+                incident=incident, actor=alice, body="x", occurred_at=start - timedelta(hours=2)
+            )
+        assert f"({berlin:%Y-%m-%d %H:%M} CE" in error.value.message
+
     def test_note_outside_the_window_is_refused(self, alice):
         incident = factories.declared(alice)
         for when in (
@@ -223,6 +242,31 @@ class TestTeamNotification:
         declared = incident.timeline.get(kind="declared")
         assert incident_notify_team(event_id=declared.pk) is None
         assert len(mailoutbox) == 1
+
+    def test_the_mail_gives_the_status_as_of_the_event(
+        self, alice, payments, django_capture_on_commit_callbacks, mailoutbox
+    ):
+        from incidents.services import incident_resolve
+
+        with django_capture_on_commit_callbacks(execute=True):
+            incident = factories.declared(alice, "P1", services=[payments])
+        incident_resolve(incident=incident, actor=alice)  # before the queued mail is sent
+        from incidents.services import incident_notify_team
+
+        mailoutbox.clear()
+        declared = incident.timeline.get(kind="declared")
+        TeamNotification.objects.filter(event=declared).delete()
+        incident_notify_team(event_id=declared.pk)
+        assert "Status: Investigating" in mailoutbox[0].body
+
+    def test_old_events_are_not_mailed(self, alice, payments, mailoutbox):
+        from incidents.services import incident_notify_team
+
+        incident = factories.declared(
+            alice, "P1", services=[payments], at=timezone.now() - timedelta(days=2)
+        )
+        assert incident_notify_team(event_id=incident.timeline.get(kind="declared").pk) is None
+        assert mailoutbox == []
 
     def test_a_failed_send_leaves_no_record_so_a_retry_sends(
         self, alice, payments, django_capture_on_commit_callbacks, mailoutbox, monkeypatch

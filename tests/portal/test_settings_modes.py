@@ -29,6 +29,7 @@ print(json.dumps({
     "eager": settings.CELERY_TASK_ALWAYS_EAGER,
     "cache": settings.CACHES["default"]["BACKEND"],
     "debug": settings.DEBUG,
+    "base_url": settings.FIREBREAK_BASE_URL,
 }))
 """
 
@@ -63,7 +64,8 @@ def test_development_is_the_embedded_default(tmp_path):
     assert report["name"] == str(tmp_path / "firebreak.sqlite3")
     assert report["journal"] == "wal"
     assert report["transaction_mode"] == "IMMEDIATE"
-    assert report["broker"] == "filesystem://"
+    assert report["broker"].startswith("filesystem://")
+    assert report["base_url"] == "http://127.0.0.1:8000"
     assert report["eager"] is False
     assert report["cache"] == "django.core.cache.backends.filebased.FileBasedCache"
     assert report["debug"] is True
@@ -90,3 +92,13 @@ def test_test_mode_without_services_is_self_contained(tmp_path):
     assert report["engine"] == "django.db.backends.sqlite3"
     assert report["eager"] is True
     assert report["cache"] == "django.core.cache.backends.locmem.LocMemCache"
+
+
+def test_links_follow_the_address_the_portal_is_served_on(tmp_path):
+    assert settings_for(tmp_path, FIREBREAK_ADDR="127.0.0.1:8011")["base_url"] == (
+        "http://127.0.0.1:8011"
+    )
+    explicit = settings_for(
+        tmp_path, FIREBREAK_ADDR="0.0.0.0:80", FIREBREAK_BASE_URL="https://firebreak.example.com"
+    )
+    assert explicit["base_url"] == "https://firebreak.example.com"
