@@ -7,7 +7,9 @@ MANAGE := $(BIN)/python manage.py
 # Runtime data of the embedded default (SQLite file, broker folders, cache); settings read the same.
 FIREBREAK_VAR_DIR ?= var
 TYPED := incidents/services incidents/selectors.py incidents/policies.py incidents/tasks.py \
-	portal/auth.py portal/celery.py portal/timers.py portal/tasks.py portal/services.py
+	portal/auth.py portal/celery.py portal/timers.py portal/tasks.py portal/services.py \
+	incidents/oncall/services.py incidents/oncall/selectors.py incidents/oncall/business_hours.py \
+	incidents/oncall/policies.py incidents/oncall/ical.py
 
 .PHONY: run test lint format typecheck bench demo migrate vardirs clean
 

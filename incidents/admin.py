@@ -109,7 +109,7 @@ class TeamAdmin(StaffAdminMixin, admin.ModelAdmin):
 
 
 # Links are typed without a scheme now and then; assume https, as browsers do.
-URL_FIELDS = {models.URLField: {"assume_scheme": "https"}}
+URL_FIELDS: dict[type[models.Field], dict[str, Any]] = {models.URLField: {"assume_scheme": "https"}}
 
 
 class ServiceLinkInline(StaffAdminMixin, admin.TabularInline):

@@ -58,6 +58,7 @@ def ensure_reference_data() -> None:
         "portal.migrations.0002_groups",
         "incidents.migrations.0002_seed_severity_policy",
         "incidents.migrations.0003_manager_permissions",
+        "incidents.oncall.migrations.0002_manager_permissions",
     ):
         migration = importlib.import_module(module)
         forward = getattr(migration, "create_groups", None) or getattr(migration, "seed", None)

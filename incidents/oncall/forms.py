@@ -1,0 +1,52 @@
+"""Browser forms of the schedules pages; they parse input, services decide."""
+
+from datetime import timedelta
+from typing import Any
+
+from django import forms
+from django.contrib.auth.models import User
+from django.utils import timezone
+
+from incidents.forms import LocalDateTimeInput, PersonChoiceField, local_input_value
+from incidents.selectors import responder_choices
+from portal.auth import AnyUser
+
+from .policies import can_manage_schedules
+
+
+class OverrideForm(forms.Form):
+    user = PersonChoiceField(
+        queryset=User.objects.none(),
+        label="Who is on call",
+        empty_label=None,
+    )
+    start = forms.DateTimeField(
+        label="From", widget=LocalDateTimeInput(), help_text="In your time zone."
+    )
+    end = forms.DateTimeField(
+        label="Until", widget=LocalDateTimeInput(), help_text="In your time zone."
+    )
+    reason = forms.CharField(
+        max_length=200,
+        required=False,
+        help_text="For example “Swap with Bob” or “Covering while Alice is ill”.",
+    )
+
+    def __init__(self, *args: Any, actor: AnyUser, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["user"]
+        if can_manage_schedules(actor):
+            field.queryset = responder_choices()  # type: ignore[attr-defined]
+            field.help_text = "Managers and staff can put any responder on call."
+        else:
+            field.queryset = User.objects.filter(pk=actor.pk)  # type: ignore[attr-defined,misc]
+            field.help_text = "You can take a shift yourself; a manager can put others on call."
+            field.error_messages["invalid_choice"] = (
+                "You may add overrides only for yourself; ask a manager to put someone else "
+                "on call."
+            )
+        if not self.is_bound:
+            start = timezone.now().replace(second=0, microsecond=0)
+            self.initial.setdefault("user", actor.pk)
+            self.initial.setdefault("start", local_input_value(start))
+            self.initial.setdefault("end", local_input_value(start + timedelta(days=1)))
