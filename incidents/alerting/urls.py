@@ -1,4 +1,11 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from . import views
 
 app_name = "alerting"
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.triage, name="triage"),
+    path("<int:pk>/open-incident/", views.open_incident, name="open_incident"),
+    path("<int:pk>/attach/", views.attach, name="attach"),
+    path("<int:pk>/actionable/", views.actionable, name="actionable"),
+]

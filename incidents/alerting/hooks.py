@@ -1,0 +1,186 @@
+"""Inbound alert webhooks: authenticate the sender, read a bounded body, call one service.
+
+Status codes a sender can act on: 400 names the malformed field (do not retry), 401 a wrong or
+missing secret, 413 a body over 512 KB; 5xx means retry. Nothing is stored from a rejected request:
+services validate the whole payload before they write.
+"""
+
+import base64
+import binascii
+import json
+import logging
+from collections.abc import Callable, Collection
+from typing import Any
+
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from portal.errors import ApplicationError
+
+from . import selectors, services
+from .formats import PayloadInvalid, pagerduty_routing_key
+from .models import AlertSource
+from .services import IngestResult
+
+logger = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 512 * 1024
+
+Ingest = Callable[..., IngestResult]
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class BodyNotJson(Exception):
+    pass
+
+
+def _read_body(request: HttpRequest) -> bytes:
+    """Return the body, refusing anything over the limit whatever Content-Length claims."""
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > MAX_BODY_BYTES:
+        raise BodyTooLarge
+    body = request.read(MAX_BODY_BYTES + 1)
+    if len(body) > MAX_BODY_BYTES:
+        raise BodyTooLarge
+    return body
+
+
+def _json(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        # JSONDecodeError and UnicodeDecodeError are ValueErrors.
+        raise BodyNotJson(str(exc)[:200]) from exc
+
+
+def _secret(request: HttpRequest) -> str:
+    """Return the secret from `Authorization: Bearer …` (or Basic, as the password)."""
+    scheme, _, value = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
+    if scheme.lower() == "bearer":
+        return value.strip()
+    if scheme.lower() == "basic":
+        try:
+            decoded = base64.b64decode(value.strip(), validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            return ""
+        return decoded.partition(":")[2]
+    return ""
+
+
+def _error(status: int, detail: str, field: str | None = None, **extra: Any) -> JsonResponse:
+    body: dict[str, Any] = {"detail": detail}
+    if field:
+        body["field"] = field
+    body.update(extra)
+    response = JsonResponse(body, status=status)
+    if status == 401:
+        response["WWW-Authenticate"] = 'Bearer realm="firebreak-hooks"'
+    return response
+
+
+def _bearer_hook(
+    request: HttpRequest,
+    source_id: int,
+    kinds: Collection[str],
+    ingest: Ingest,
+    *,
+    status: int = 200,
+) -> JsonResponse:
+    try:
+        body = _read_body(request)
+        source = selectors.alert_source_for_hook(
+            source_id=source_id, kinds=kinds, secret=_secret(request)
+        )
+        result = ingest(source=source, payload=_json(body))
+    except BodyTooLarge:
+        return _error(413, f"The body is larger than {MAX_BODY_BYTES // 1024} KB.")
+    except BodyNotJson as exc:
+        return _error(400, f"The body is not valid JSON: {exc}", field="body")
+    except PayloadInvalid as exc:
+        logger.info("alert source %s sent an invalid payload: %s", source_id, exc.message)
+        return _error(400, exc.message, field=exc.field, errors=dict(exc.errors))
+    except ApplicationError as exc:
+        return _error(exc.status_code, exc.message, field=exc.extra.get("field"))  # type: ignore[arg-type]
+    return JsonResponse(_summary(result), status=status)
+
+
+def _summary(result: IngestResult) -> dict[str, Any]:
+    return {
+        "status": "success",
+        **({"dedup_key": result.dedup_key} if result.dedup_key else {}),
+        "created": result.created,
+        "repeated": result.repeated,
+        "resolved": result.resolved,
+        "dropped": result.dropped,
+        "incidents_opened": [incident.reference for incident in result.incidents_opened],
+    }
+
+
+@csrf_exempt
+@require_POST
+def alertmanager_hook(request: HttpRequest, source_id: int) -> JsonResponse:
+    """Receive a Prometheus Alertmanager webhook (version 4)."""
+    return _bearer_hook(
+        request, source_id, {AlertSource.Kind.ALERTMANAGER}, services.alertmanager_ingest
+    )
+
+
+@csrf_exempt
+@require_POST
+def grafana_hook(request: HttpRequest, source_id: int) -> JsonResponse:
+    """Receive a Grafana webhook contact point's notification (version 1)."""
+    return _bearer_hook(
+        request, source_id, {AlertSource.Kind.GRAFANA}, services.alertmanager_ingest
+    )
+
+
+@csrf_exempt
+@require_POST
+def generic_hook(request: HttpRequest, source_id: int) -> JsonResponse:
+    """Receive a generic JSON alert; the reply (202) carries its dedup key."""
+    return _bearer_hook(
+        request, source_id, {AlertSource.Kind.GENERIC}, services.generic_ingest, status=202
+    )
+
+
+PAGERDUTY_ERROR_STATUS = {401: "unauthorized", 404: "not found"}
+
+
+def _pagerduty_error(status: int, message: str, errors: list[str]) -> JsonResponse:
+    """Answer in the Events API's error shape; a 4xx tells the sender not to retry."""
+    word = PAGERDUTY_ERROR_STATUS.get(status, "invalid event")
+    return JsonResponse({"status": word, "message": message, "errors": errors}, status=status)
+
+
+@csrf_exempt
+@require_POST
+def pagerduty_enqueue(request: HttpRequest) -> JsonResponse:
+    """Receive a PagerDuty Events API v2 event; the routing key in the body is the secret."""
+    try:
+        body = _read_body(request)
+        data = _json(body)
+        source = selectors.alert_source_for_routing_key(routing_key=pagerduty_routing_key(data))
+        result = services.pagerduty_event(source=source, event=data)
+    except BodyTooLarge:
+        return _pagerduty_error(
+            413,
+            "Request entity too large",
+            [f"The body is larger than {MAX_BODY_BYTES // 1024} KB."],
+        )
+    except BodyNotJson as exc:
+        return _pagerduty_error(400, "Event object is invalid", [f"body: not valid JSON ({exc})"])
+    except PayloadInvalid as exc:
+        return _pagerduty_error(400, "Event object is invalid", exc.messages())
+    except ApplicationError as exc:
+        return _pagerduty_error(exc.status_code, exc.message, [exc.message])
+    return JsonResponse(
+        {"status": "success", "message": "Event processed", "dedup_key": result.dedup_key},
+        status=202,
+    )

@@ -1,0 +1,121 @@
+"""Reads of the alerting app: authenticating senders, the triage list, an incident's alerts."""
+
+from collections.abc import Collection
+
+from django.conf import settings
+from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery
+from django.urls import reverse
+
+from incidents.models import Incident
+from incidents.selectors import incident_list
+from portal.errors import ApplicationError
+
+from .models import Alert, AlertSource, secret_digest
+
+
+class SourceAuthenticationFailed(ApplicationError):
+    """The request did not carry the secret of an active alert source."""
+
+    status_code = 401
+
+
+class SourceKindMismatch(ApplicationError):
+    """The secret is right, but the source sends another format to another address."""
+
+    status_code = 404
+
+
+def alert_source_for_hook(*, source_id: int, kinds: Collection[str], secret: str) -> AlertSource:
+    """Return the active source whose secret this is, or raise SourceAuthenticationFailed."""
+    source = (
+        AlertSource.objects.select_related("default_service__team", "default_severity")
+        .filter(pk=source_id, is_active=True)
+        .first()
+    )
+    if source is None or not secret or not source.secret_matches(secret):
+        raise SourceAuthenticationFailed(
+            "Send the alert source's secret as 'Authorization: Bearer <secret>'."
+        )
+    if source.kind not in kinds:
+        raise SourceKindMismatch(
+            f"{source.name} is a {source.get_kind_display()} source; "
+            f"send its alerts to {alert_source_hook_url(source)}."
+        )
+    return source
+
+
+def alert_source_for_routing_key(*, routing_key: str) -> AlertSource:
+    """Return the active PagerDuty-compatible source whose routing key (secret) this is."""
+    digest = secret_digest(routing_key)
+    source = (
+        AlertSource.objects.select_related("default_service__team", "default_severity")
+        .filter(secret_digest=digest, kind=AlertSource.Kind.PAGERDUTY, is_active=True)
+        .first()
+    )
+    if source is None or not source.secret_matches(routing_key):
+        raise SourceAuthenticationFailed("No active integration has this routing_key.")
+    return source
+
+
+def alert_source_hook_url(source: AlertSource) -> str:
+    """Return the full address the source posts its alerts to."""
+    if source.kind == AlertSource.Kind.PAGERDUTY:
+        path = reverse("hooks:pagerduty")
+    else:
+        path = reverse(f"hooks:{source.kind}", kwargs={"source_id": source.pk})
+    return settings.FIREBREAK_BASE_URL.rstrip("/") + path
+
+
+def _episode_total() -> Subquery:
+    """Count the firing episodes of the same alert (source and fingerprint), for toil."""
+    return Subquery(
+        Alert.objects.filter(source=OuterRef("source"), fingerprint=OuterRef("fingerprint"))
+        .order_by()
+        .values("source", "fingerprint")
+        .annotate(total=Count("id"))
+        .values("total")[:1],
+        output_field=IntegerField(),
+    )
+
+
+def _with_page_data(qs: QuerySet[Alert]) -> QuerySet[Alert]:
+    return qs.select_related(
+        "source", "severity", "service", "incident", "actionable_set_by", "group"
+    ).annotate(episode_total=_episode_total())
+
+
+def alerts_for_incident(*, incident: Incident) -> QuerySet[Alert]:
+    """Return the incident's alert episodes: firing first, then newest first."""
+    return _with_page_data(Alert.objects.filter(incident=incident)).order_by(
+        "status", "-starts_at", "-id"
+    )
+
+
+def alert_triage_list(*, include_dismissed: bool = False) -> QuerySet[Alert]:
+    """Return alerts that belong to no incident: firing first, most severe, newest.
+
+    Alerts marked not actionable (false positives) are left out unless asked for.
+    """
+    qs = Alert.objects.filter(incident__isnull=True)
+    if not include_dismissed:
+        qs = qs.filter(Q(actionable__isnull=True) | Q(actionable=True))
+    return _with_page_data(qs).order_by("status", "severity__rank", "-last_seen_at", "-id")
+
+
+def alert_triage_count() -> int:
+    """Return how many firing alerts wait in triage."""
+    return (
+        Alert.objects.filter(incident__isnull=True, status=Alert.Status.FIRING)
+        .exclude(actionable=False)
+        .count()
+    )
+
+
+def alert_get(*, pk: int) -> Alert:
+    """Return one alert with what its pages need, or raise Alert.DoesNotExist."""
+    return _with_page_data(Alert.objects.all()).get(pk=pk)
+
+
+def attachable_incidents() -> QuerySet[Incident]:
+    """Return the open incidents a triage alert can be attached to, newest first."""
+    return incident_list(open_only=True)

@@ -1,0 +1,690 @@
+"""Writes of the alerting app: ingesting alerts, and what responders do with them.
+
+Ingestion validates the whole payload before it writes anything, then runs in one transaction
+holding the row lock of the sender's group (Alertmanager's groupKey, a dedup key), so concurrent
+deliveries of one group queue up and never open a second incident. A group follows one incident
+while that incident is open; an alert that fires after its incident was resolved opens a new one.
+"""
+
+import logging
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from incidents.models import Incident, IncidentStatus, Service, Severity, Source, TimelineEvent
+from incidents.policies import Action, require
+from incidents.services import (
+    TransitionNotAllowed,
+    incident_acknowledge,
+    incident_resolve,
+    incident_trigger,
+    timeline_record,
+)
+from portal.auth import AnyUser
+from portal.errors import ApplicationError
+
+from .formats import (
+    AlertmanagerNotification,
+    GenericEvent,
+    PagerDutyEvent,
+    parse_alertmanager,
+    parse_generic,
+    parse_pagerduty,
+)
+from .models import Alert, AlertGroup, AlertSource, secret_digest
+from .routing import Route, Router
+
+logger = logging.getLogger(__name__)
+
+FIRING = Alert.Status.FIRING
+RESOLVED = Alert.Status.RESOLVED
+
+
+@dataclass
+class IngestResult:
+    """What one delivery did, for the reply and the logs."""
+
+    dedup_key: str = ""
+    created: int = 0
+    repeated: int = 0
+    resolved: int = 0
+    dropped: int = 0
+    incidents_opened: list[Incident] = field(default_factory=list)
+
+
+# --- Ingestion ----------------------------------------------------------------------------------
+
+
+def alertmanager_ingest(*, source: AlertSource, payload: object) -> IngestResult:
+    """Ingest an Alertmanager v4 (or Grafana v1) notification: one alert row per episode."""
+    notification = parse_alertmanager(payload)
+    result = IngestResult()
+    with transaction.atomic():
+        _alertmanager_apply(source, notification, result)
+    return result
+
+
+def pagerduty_event(*, source: AlertSource, event: object) -> IngestResult:
+    """Apply a PagerDuty Events API v2 event; unknown keys to acknowledge or resolve are dropped."""
+    parsed = parse_pagerduty(event)
+    result = IngestResult(dedup_key=parsed.dedup_key or uuid.uuid4().hex)
+    with transaction.atomic():
+        if parsed.action == "trigger":
+            _trigger(source, _pagerduty_fields(parsed, result.dedup_key), result)
+        elif parsed.action == "acknowledge":
+            _acknowledge_key(source, result.dedup_key, result)
+        else:
+            _resolve_key(source, result.dedup_key, result)
+    return result
+
+
+def generic_ingest(*, source: AlertSource, payload: object) -> IngestResult:
+    """Ingest a generic alert (title, severity, service, dedup key, details); resolve by key."""
+    parsed = parse_generic(payload)
+    result = IngestResult(dedup_key=parsed.dedup_key or uuid.uuid4().hex)
+    with transaction.atomic():
+        if parsed.status == "resolved":
+            _resolve_key(source, result.dedup_key, result)
+        else:
+            _trigger(source, _generic_fields(parsed, result.dedup_key), result)
+    return result
+
+
+@dataclass
+class _Episode:
+    """A firing episode as parsed, before it is routed and stored."""
+
+    fingerprint: str
+    starts_at: datetime
+    status: str
+    title: str
+    summary: str
+    labels: dict[str, str]
+    severity_label: str
+    service_name: str = ""
+    ends_at: datetime | None = None
+    annotations: dict[str, str] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
+    generator_url: str = ""
+    dashboard_url: str = ""
+    panel_url: str = ""
+    silence_url: str = ""
+    impact_started_at: datetime | None = None
+
+
+def _alertmanager_apply(
+    source: AlertSource, notification: AlertmanagerNotification, result: IngestResult
+) -> None:
+    now = timezone.now()
+    router = Router(source)
+    group = _lock_group(source, notification.group_key)
+    known = {
+        (alert.fingerprint, alert.starts_at): alert
+        for alert in Alert.objects.select_related("incident", "severity").filter(
+            source=source,
+            fingerprint__in={item.fingerprint for item in notification.alerts},
+            starts_at__in={item.starts_at for item in notification.alerts},
+        )
+    }
+    to_place: list[Alert] = []
+    resolved_unseen: list[Alert] = []
+    resolved_now: list[Alert] = []
+    repeats: list[int] = []
+    for item in notification.alerts:
+        alert = known.get((item.fingerprint, item.starts_at))
+        if alert is None:
+            episode = _Episode(
+                fingerprint=item.fingerprint,
+                starts_at=item.starts_at,
+                status=item.status,
+                ends_at=(item.ends_at or now) if item.status == RESOLVED else None,
+                title=item.name[:255],
+                summary=item.summary,
+                labels=item.labels,
+                severity_label=item.labels.get("severity", ""),
+                annotations=item.annotations,
+                details=item.values,
+                generator_url=item.generator_url,
+                dashboard_url=item.dashboard_url,
+                panel_url=item.panel_url,
+                silence_url=item.silence_url,
+                impact_started_at=item.starts_at,
+            )
+            alert, created = _create_episode(source, group, episode, router, now)
+            known[(item.fingerprint, item.starts_at)] = alert
+            if created:
+                result.created += 1
+                (to_place if item.status == FIRING else resolved_unseen).append(alert)
+                continue
+        if item.status == FIRING and alert.status == RESOLVED:
+            # Alertmanager resolved it (resolve_timeout) and the rule fires on, same start.
+            _touch(alert, now, status=FIRING, ends_at=None)
+            result.repeated += 1
+            if alert.incident is None or not alert.incident.is_open:
+                to_place.append(alert)
+            else:
+                _note(alert.incident, f"Alert fired again: {_headline(alert)}", alert, now)
+        elif item.status == RESOLVED and alert.status == FIRING:
+            _touch(alert, now, status=RESOLVED, ends_at=item.ends_at or now)
+            result.resolved += 1
+            resolved_now.append(alert)
+        else:
+            repeats.append(alert.pk)
+    if repeats:
+        Alert.objects.filter(pk__in=repeats).update(
+            last_seen_at=now, receive_count=F("receive_count") + 1
+        )
+        result.repeated += len(repeats)
+    opened = _place_firing(group, to_place, now, sender=f"{source.name} ({notification.sender})")
+    if opened is not None:
+        result.incidents_opened.append(opened)
+    _record_resolved_unseen(group, resolved_unseen, now)
+    _record_resolutions(resolved_now, now)
+    _resolve_unattended(resolved_now + resolved_unseen, now)
+    if notification.truncated_alerts:
+        logger.warning(
+            "%s left out %d alerts of group %s", source, notification.truncated_alerts, group.pk
+        )
+
+
+def _pagerduty_fields(event: PagerDutyEvent, dedup_key: str) -> _Episode:
+    details: dict[str, Any] = {
+        key: value
+        for key, value in (
+            ("source", event.source),
+            ("component", event.component),
+            ("group", event.group),
+            ("class", event.event_class),
+            ("custom_details", event.custom_details),
+            ("links", event.links),
+            ("images", event.images),
+            ("client", event.client),
+            ("timestamp", event.timestamp.isoformat() if event.timestamp else ""),
+        )
+        if value not in ("", None, [])
+    }
+    return _Episode(
+        fingerprint=dedup_key,
+        starts_at=timezone.now(),
+        status=FIRING,
+        title=event.summary[:255],
+        summary=event.summary if len(event.summary) > 255 else "",
+        labels=event.labels,
+        severity_label=event.severity,
+        details=details,
+        generator_url=event.client_url,
+        impact_started_at=event.timestamp,
+    )
+
+
+def _generic_fields(event: GenericEvent, dedup_key: str) -> _Episode:
+    labels = dict(event.labels)
+    if event.service:
+        labels.setdefault("service", event.service)
+    if event.severity:
+        labels.setdefault("severity", event.severity)
+    details = {"details": event.details} if event.details not in (None, {}, []) else {}
+    return _Episode(
+        fingerprint=dedup_key,
+        starts_at=timezone.now(),
+        status=FIRING,
+        title=event.title[:255],
+        summary=event.summary or (event.title if len(event.title) > 255 else ""),
+        labels=labels,
+        severity_label=event.severity,
+        service_name=event.service,
+        details=details,
+        generator_url=event.url,
+    )
+
+
+def _trigger(source: AlertSource, episode: _Episode, result: IngestResult) -> None:
+    """Open an alert for a dedup key, or count a repeat while one is open under that key."""
+    now = timezone.now()
+    group = _lock_group(source, episode.fingerprint)
+    alert = _open_alert(source, episode.fingerprint)
+    if alert is not None:
+        Alert.objects.filter(pk=alert.pk).update(
+            last_seen_at=now, receive_count=F("receive_count") + 1
+        )
+        result.repeated += 1
+        return
+    alert, _ = _create_episode(source, group, episode, Router(source), now)
+    result.created += 1
+    opened = _place_firing(group, [alert], now, sender=source.name)
+    if opened is not None:
+        result.incidents_opened.append(opened)
+
+
+def _acknowledge_key(source: AlertSource, dedup_key: str, result: IngestResult) -> None:
+    """Record the source's acknowledgement; a triggered incident becomes acknowledged."""
+    now = timezone.now()
+    alert = _open_alert_locked(source, dedup_key)
+    if alert is None:
+        result.dropped += 1
+        return
+    if alert.acknowledged_at is not None:
+        result.repeated += 1
+        return
+    alert.acknowledged_at = now
+    alert.last_seen_at = now
+    alert.save(update_fields=["acknowledged_at", "last_seen_at"])
+    incident = alert.incident
+    if incident is None:
+        return
+    if Incident.objects.filter(pk=incident.pk, status=IncidentStatus.TRIGGERED).exists():
+        # Its timeline event says the alert source acknowledged it.
+        incident_acknowledge(incident=incident, actor=None, source=Source.ALERT, at=now)
+    else:
+        _note(incident, f"Alert acknowledged at the source: {_headline(alert)}", alert, now)
+
+
+def _resolve_key(source: AlertSource, dedup_key: str, result: IngestResult) -> None:
+    """Resolve the open alert under a dedup key; the next trigger with that key is a new one."""
+    now = timezone.now()
+    alert = _open_alert_locked(source, dedup_key)
+    if alert is None:
+        result.dropped += 1
+        return
+    _touch(alert, now, status=RESOLVED, ends_at=now)
+    result.resolved += 1
+    _record_resolutions([alert], now)
+    _resolve_unattended([alert], now)
+
+
+# --- Ingestion steps ----------------------------------------------------------------------------
+
+
+def _lock_group(source: AlertSource, key: str) -> AlertGroup:
+    """Return the sender's group, created on first sight, locked until the transaction ends."""
+    group, _ = AlertGroup.objects.select_for_update().get_or_create(
+        source=source, key_digest=secret_digest(key), defaults={"key": key}
+    )
+    return group
+
+
+def _open_alert(source: AlertSource, dedup_key: str) -> Alert | None:
+    return (
+        Alert.objects.select_related("incident")
+        .filter(source=source, fingerprint=dedup_key, status=FIRING)
+        .order_by("-starts_at")
+        .first()
+    )
+
+
+def _open_alert_locked(source: AlertSource, dedup_key: str) -> Alert | None:
+    """Lock the key's group (when the key was ever seen) and return its open alert."""
+    group = (
+        AlertGroup.objects.select_for_update()
+        .filter(source=source, key_digest=secret_digest(dedup_key))
+        .first()
+    )
+    return None if group is None else _open_alert(source, dedup_key)
+
+
+def _create_episode(
+    source: AlertSource, group: AlertGroup, episode: _Episode, router: Router, now: datetime
+) -> tuple[Alert, bool]:
+    """Store a new episode, routed; if another group stored it first, return that row."""
+    route = router.route(
+        labels=episode.labels,
+        severity_label=episode.severity_label,
+        service_name=episode.service_name,
+    )
+    try:
+        with transaction.atomic():
+            alert = Alert.objects.create(
+                source=source,
+                group=group,
+                fingerprint=episode.fingerprint,
+                starts_at=episode.starts_at,
+                ends_at=episode.ends_at,
+                status=episode.status,
+                title=episode.title or "Alert",
+                summary=episode.summary,
+                labels=episode.labels,
+                annotations=episode.annotations,
+                details=episode.details,
+                generator_url=episode.generator_url,
+                dashboard_url=episode.dashboard_url,
+                panel_url=episode.panel_url,
+                silence_url=episode.silence_url,
+                first_seen_at=now,
+                last_seen_at=now,
+                **_route_fields(route, episode),
+            )
+    except IntegrityError:
+        # The same fingerprint arrived in another group of the same source at the same time.
+        alert = Alert.objects.select_related("incident").get(
+            source=source, fingerprint=episode.fingerprint, starts_at=episode.starts_at
+        )
+        return alert, False
+    alert._impact_started_at = episode.impact_started_at  # type: ignore[attr-defined]
+    return alert, True
+
+
+def _route_fields(route: Route, episode: _Episode) -> dict[str, Any]:
+    return {
+        "severity": route.severity,
+        "severity_label": episode.severity_label[:40],
+        "severity_note": route.severity_note[:200],
+        "service": route.service,
+        "routing_rule": route.rule,
+    }
+
+
+def _touch(alert: Alert, now: datetime, *, status: str, ends_at: datetime | None) -> None:
+    alert.status = status
+    alert.ends_at = ends_at
+    alert.last_seen_at = now
+    alert.receive_count = F("receive_count") + 1  # type: ignore[assignment]
+    alert.save(update_fields=["status", "ends_at", "last_seen_at", "receive_count"])
+    alert.refresh_from_db(fields=["receive_count"])
+
+
+def _open_incident(group: AlertGroup) -> Incident | None:
+    if group.incident_id is None:
+        return None
+    return (
+        Incident.objects.filter(pk=group.incident_id)
+        .exclude(status__in=(IncidentStatus.RESOLVED, IncidentStatus.CLOSED))
+        .first()
+    )
+
+
+def _place_firing(
+    group: AlertGroup, alerts: list[Alert], now: datetime, *, sender: str
+) -> Incident | None:
+    """Put newly firing episodes on the group's open incident, a new incident, or in triage.
+
+    Returns the incident it opened, if any. Episodes no rule or default routes to a service
+    stay in triage, unless they join an open incident of their group.
+    """
+    if not alerts:
+        return None
+    incident = _open_incident(group)
+    if incident is not None:
+        _attach(alerts, incident)
+        for alert in alerts:
+            message = f"Alert fired: {_headline(alert)}"
+            if alert.severity_note:
+                message += f"\n{alert.severity_note}"
+            if alert.severity.is_more_severe_than(incident.severity):
+                message += (
+                    f"\nIt is {alert.severity.code}, more severe than the incident's "
+                    f"{incident.severity.code}: consider raising the severity."
+                )
+            _note(incident, message, alert, now)
+        return None
+    routed = [alert for alert in alerts if alert.service_id is not None]
+    if not routed:
+        return None
+    ids = [alert.pk for alert in alerts]
+    # Episodes of this group that waited in triage join the incident the group now gets.
+    waiting = list(
+        group.alerts.filter(incident__isnull=True, status=FIRING)
+        .exclude(actionable=False)
+        .exclude(pk__in=ids)
+        .select_related("severity", "service")
+    )
+    members = alerts + waiting
+    lead = min(routed, key=lambda alert: (alert.severity.rank, alert.pk))
+    severity = min((alert.severity for alert in members), key=lambda s: s.rank)
+    services = _distinct(alert.service for alert in members if alert.service is not None)
+    impact_starts = [
+        started
+        for started in (getattr(alert, "_impact_started_at", None) for alert in members)
+        if started is not None
+    ]
+    incident = incident_trigger(
+        title=_headline(lead),
+        severity=severity,
+        services=services,
+        summary=lead.summary,
+        source=Source.ALERT,
+        at=now,
+        impact_started_at=min(impact_starts) if impact_starts else None,
+    )
+    _attach(members, incident)
+    group.incident = incident
+    group.save(update_fields=["incident"])
+    lines = [f"Opened by {len(members)} alert{'s' if len(members) > 1 else ''} from {sender}:"]
+    lines += [f"• {_headline(alert)}" for alert in members]
+    lines += [f"{alert.title}: {alert.severity_note}" for alert in members if alert.severity_note]
+    _note(incident, "\n".join(lines), members[0], now, alerts=members)
+    return incident
+
+
+def _record_resolved_unseen(group: AlertGroup, alerts: list[Alert], now: datetime) -> None:
+    """Keep resolved episodes whose firing never arrived; they join the group's open incident."""
+    if not alerts:
+        return
+    incident = _open_incident(group)
+    if incident is None:
+        return
+    _attach(alerts, incident)
+    for alert in alerts:
+        _note(
+            incident,
+            f"Alert resolved at the source (its firing was not received): {_headline(alert)}",
+            alert,
+            _clamp(alert.ends_at or now, incident.detected_at, now),
+        )
+
+
+def _record_resolutions(alerts: list[Alert], now: datetime) -> None:
+    for alert in alerts:
+        if alert.incident is None:
+            continue
+        _note(
+            alert.incident,
+            f"Alert resolved at the source: {_headline(alert)}",
+            alert,
+            _clamp(alert.ends_at or now, alert.incident.detected_at, now),
+        )
+
+
+def _resolve_unattended(alerts: list[Alert], now: datetime) -> None:
+    """Resolve incidents nobody acknowledged once every one of their alerts has resolved."""
+    incidents = {alert.incident_id for alert in alerts if alert.incident_id is not None}
+    for incident in Incident.objects.filter(pk__in=incidents, status=IncidentStatus.TRIGGERED):
+        if Alert.objects.filter(incident=incident, status=FIRING).exists():
+            continue
+        ended = [a.ends_at for a in alerts if a.incident_id == incident.pk and a.ends_at]
+        at = _clamp(max(ended) if ended else now, incident.detected_at, now)
+        try:
+            incident_resolve(
+                incident=incident,
+                actor=None,
+                source=Source.ALERT,
+                at=at,
+                message="Every alert resolved at the source before anyone acknowledged.",
+            )
+        except TransitionNotAllowed:
+            # Someone acknowledged it meanwhile; it is theirs to resolve now.
+            logger.info("%s was acknowledged meanwhile; left open", incident.reference)
+
+
+def _attach(alerts: list[Alert], incident: Incident) -> None:
+    Alert.objects.filter(pk__in=[alert.pk for alert in alerts]).update(incident=incident)
+    for alert in alerts:
+        alert.incident = incident
+
+
+def _note(
+    incident: Incident,
+    message: str,
+    alert: Alert,
+    at: datetime,
+    *,
+    alerts: list[Alert] | None = None,
+    actor: AnyUser | None = None,
+    source: str = Source.ALERT,
+) -> None:
+    timeline_record(
+        incident=incident,
+        kind=TimelineEvent.Kind.ALERT,
+        actor=actor,
+        source=source,
+        occurred_at=at,
+        message=message,
+        data={
+            "alerts": [a.pk for a in alerts] if alerts else [alert.pk],
+            "alert_status": alert.status,
+        },
+    )
+
+
+def _headline(alert: Alert) -> str:
+    if alert.summary and alert.summary != alert.title:
+        return f"{alert.title}: {alert.summary}"
+    return alert.title
+
+
+def _clamp(value: datetime, low: datetime, high: datetime) -> datetime:
+    return max(low, min(value, high))
+
+
+def _distinct(services: Iterable[Service]) -> list[Service]:
+    seen: dict[int, Service] = {}
+    for service in services:
+        seen.setdefault(service.pk, service)
+    return list(seen.values())
+
+
+# --- What responders do with alerts -------------------------------------------------------------
+
+
+class AlertNotInTriage(ApplicationError):
+    """The alert already belongs to an incident."""
+
+
+def _lock_alert(alert: Alert) -> Alert:
+    # The group first, in the same order as ingestion, so the two never deadlock.
+    AlertGroup.objects.select_for_update().filter(pk=alert.group_id).first()
+    return (
+        Alert.objects.select_for_update(of=("self",))
+        .select_related("incident", "severity", "service", "group")
+        .get(pk=alert.pk)
+    )
+
+
+def alert_open_incident(
+    *,
+    alert: Alert,
+    actor: AnyUser,
+    severity: Severity | None = None,
+    service: Service | None = None,
+    title: str = "",
+    source: str = Source.WEB,
+) -> Incident:
+    """Open an incident from an alert in triage; firing alerts of its group join it."""
+    require(actor, Action.DECLARE)
+    now = timezone.now()
+    with transaction.atomic():
+        alert = _lock_alert(alert)
+        if alert.incident is not None:
+            raise AlertNotInTriage(f"This alert is already part of {alert.incident.reference}.")
+        members = [alert]
+        if alert.is_firing:
+            members += list(
+                alert.group.alerts.filter(incident__isnull=True, status=FIRING)
+                .exclude(actionable=False)
+                .exclude(pk=alert.pk)
+            )
+        chosen_service = service or alert.service
+        incident = incident_trigger(
+            title=title.strip() or _headline(alert),
+            severity=severity or alert.severity,
+            services=[chosen_service] if chosen_service else [],
+            summary=alert.summary,
+            source=source,
+            at=now,
+            impact_started_at=alert.starts_at,
+        )
+        _attach(members, incident)
+        if alert.is_firing:
+            alert.group.incident = incident
+            alert.group.save(update_fields=["incident"])
+        lines = [f"Opened from triage, from alert{'s' if len(members) > 1 else ''}:"]
+        lines += [f"• {_headline(member)}" for member in members]
+        _note(incident, "\n".join(lines), alert, now, alerts=members, actor=actor, source=source)
+    return incident
+
+
+def alert_attach(
+    *, alert: Alert, incident: Incident, actor: AnyUser, source: str = Source.WEB
+) -> Alert:
+    """Attach an alert in triage to an open incident; later alerts of its group follow it."""
+    require(actor, Action.ACKNOWLEDGE, incident)
+    now = timezone.now()
+    with transaction.atomic():
+        alert = _lock_alert(alert)
+        if alert.incident_id == incident.pk:
+            return alert
+        if alert.incident is not None:
+            raise AlertNotInTriage(f"This alert is already part of {alert.incident.reference}.")
+        incident = Incident.objects.get(pk=incident.pk)
+        if not incident.is_open:
+            raise ApplicationError(
+                f"{incident.reference} is {incident.get_status_display().lower()}; "
+                "attach alerts to an open incident, or open a new one."
+            )
+        _attach([alert], incident)
+        group = alert.group
+        if _open_incident(group) is None:
+            group.incident = incident
+            group.save(update_fields=["incident"])
+        _note(
+            incident,
+            f"Alert attached from triage: {_headline(alert)}",
+            alert,
+            now,
+            actor=actor,
+            source=source,
+        )
+    return alert
+
+
+ACTIONABLE_WORDS = {True: "actionable", False: "not actionable (a false positive)", None: "unset"}
+
+
+def alert_mark_actionable(
+    *, alert: Alert, actor: AnyUser, actionable: bool | None, source: str = Source.WEB
+) -> Alert:
+    """Mark an alert episode actionable, not actionable (a false positive), or undecided."""
+    require(actor, Action.ACKNOWLEDGE, alert.incident)
+    with transaction.atomic():
+        alert = _lock_alert(alert)
+        if alert.actionable is actionable:
+            return alert
+        now = timezone.now()
+        alert.actionable = actionable
+        alert.actionable_set_by = actor if actionable is not None else None  # type: ignore[assignment]
+        alert.actionable_set_at = now if actionable is not None else None
+        alert.save(update_fields=["actionable", "actionable_set_by", "actionable_set_at"])
+        if alert.incident is not None:
+            _note(
+                alert.incident,
+                f"Alert marked {ACTIONABLE_WORDS[actionable]}: {_headline(alert)}",
+                alert,
+                now,
+                actor=actor,
+                source=source,
+            )
+    return alert
+
+
+def alert_source_rotate_secret(*, source: AlertSource) -> str:
+    """Give the source a new secret and return it; the old one stops working at once."""
+    with transaction.atomic():
+        source = AlertSource.objects.select_for_update().get(pk=source.pk)
+        secret = source.issue_secret()
+        source.save(update_fields=["secret_digest", "updated_at"])
+    return secret
