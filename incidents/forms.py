@@ -67,7 +67,7 @@ OPEN_FILTER = "open"
 
 
 def _status_filter_choices() -> list[tuple[str, str]]:
-    return [("", "Any status"), (OPEN_FILTER, "Open (not resolved)"), *IncidentStatus.choices]
+    return [("", "All statuses"), (OPEN_FILTER, "Open (not resolved)"), *IncidentStatus.choices]
 
 
 def _severity_filter_choices() -> list[tuple[str, str]]:

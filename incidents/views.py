@@ -22,6 +22,7 @@ from portal.errors import ApplicationError, InvalidInputError
 
 from . import selectors, services
 from .forms import (
+    OPEN_FILTER,
     AcknowledgeForm,
     ChangeSeverityForm,
     CloseForm,
@@ -38,7 +39,8 @@ from .forms import (
     StartInvestigatingForm,
     StatusUpdateForm,
 )
-from .models import Incident, IncidentRole, ServiceLink, Source
+from .models import Incident, IncidentRole, IncidentStatus, ServiceLink, Source
+from .policies import Action, can
 
 View = Callable[..., HttpResponse]
 
@@ -86,8 +88,12 @@ def _back(incident: Incident) -> HttpResponse:
 @portal_reader
 def incident_list(request: HttpRequest) -> HttpResponse:
     """List incidents, filtered by status, severity, team and service."""
-    filter_form = IncidentFilterForm(request.GET)
-    incidents = selectors.incident_list(**filter_form.filters())
+    data = request.GET.copy()
+    # Open incidents are what a responder needs first; "Any status" (an empty value) shows all.
+    data.setdefault("status", OPEN_FILTER)
+    filter_form = IncidentFilterForm(data)
+    filters = filter_form.filters()
+    incidents = selectors.incident_list(**filters)
     page = Paginator(incidents, LIST_PAGE_SIZE).get_page(request.GET.get("page"))
     now = timezone.now()
     rows = [
@@ -100,8 +106,12 @@ def incident_list(request: HttpRequest) -> HttpResponse:
         }
         for incident in page.object_list
     ]
+    narrowed = any(filters[name] for name in ("status", "severity", "team", "service"))
+    showing_open = bool(filters.get("open_only"))
     query = request.GET.copy()
     query.pop("page", None)
+    other_status = query.copy()
+    other_status["status"] = "" if showing_open else OPEN_FILTER
     return render(
         request,
         "incidents/list.html",
@@ -109,7 +119,11 @@ def incident_list(request: HttpRequest) -> HttpResponse:
             "filter_form": filter_form,
             "page": page,
             "rows": rows,
-            "filtered": any(filter_form.filters().values()),
+            "narrowed": narrowed,
+            "showing_open": showing_open,
+            "filtered": narrowed or not showing_open,
+            "every_status": filters["status"] is None and not showing_open,
+            "other_status_query": other_status.urlencode(),
             "query": query.urlencode(),
             "may_declare": is_responder(request.user),
         },
@@ -204,11 +218,28 @@ def _render_detail(
             return bound
         return cls(incident=incident, **kwargs)
 
+    commander = selectors.incident_commander(incident)
+    close_waits_for_postmortem = (
+        incident.status == IncidentStatus.RESOLVED
+        and incident.peak_severity.postmortem_required
+        and can(request.user, Action.CLOSE, incident)
+    )
     context = {
         "incident": incident,
         "allowed": allowed,
         "role_rows": role_rows,
-        "commander": current_roles.get(IncidentRole.COMMANDER),
+        "commander": commander,
+        # A responder who is not the IC sees why the lifecycle controls are not offered.
+        "commander_only": commander is not None and allowed.take_role and not allowed.assign_role,
+        "close_waits_for_postmortem": close_waits_for_postmortem,
+        "postmortem_severities": "/".join(
+            severity.code for severity in selectors.severity_list() if severity.postmortem_required
+        )
+        if close_waits_for_postmortem
+        else "",
+        "time_to_mitigate": incident.mitigated_at - incident.detected_at
+        if incident.mitigated_at
+        else None,
         "needs_commander": selectors.incident_needs_commander(incident),
         "elapsed": incident.elapsed(now),
         "next_update_due": next_update_due,
@@ -235,6 +266,22 @@ def _render_detail(
         "may_release_others": allowed.assign_role,
         "read_only": not any(asdict(allowed).values()),
     }
+    context["lifecycle_actions"] = any(
+        context[name]
+        for name in (
+            "acknowledge_form",
+            "investigate_form",
+            "mitigate_form",
+            "resolve_form",
+            "reopen_form",
+            "close_form",
+        )
+    )
+    context["side_actions"] = (
+        any(context[name] for name in ("update_form", "note_form", "severity_form", "details_form"))
+        or allowed.take_role
+        or allowed.assign_role
+    )
     return render(request, "incidents/detail.html", context, status=status)
 
 

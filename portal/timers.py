@@ -36,6 +36,7 @@ def lease() -> timedelta:
     """Return how long a claim holds before another sweep may take the timer over."""
     return timedelta(seconds=settings.FIREBREAK_TIMER_LEASE_SECONDS)
 
+
 # A timer that failed this often is parked as failed and logged, not retried forever.
 MAX_ATTEMPTS = 5
 # Timers due sooner than this also get a Celery ETA wake-up; later ones wait for the sweep.

@@ -515,9 +515,10 @@ def incident_update_details(
     incident: Incident,
     actor: AnyUser,
     source: str = Source.WEB,
+    at: datetime | None = None,
     **changes: object,
 ) -> Incident:
-    """Edit the incident's descriptive fields; the timeline records what changed."""
+    """Edit the incident's descriptive fields; the timeline records what changed (and when)."""
     require(actor, Action.EDIT_DETAILS, incident)
     unknown = set(changes) - set(EDITABLE_DETAILS)
     if unknown:
@@ -554,7 +555,7 @@ def incident_update_details(
             kind=TimelineEvent.Kind.DETAILS_CHANGED,
             actor=actor,
             source=source,
-            occurred_at=timezone.now(),
+            occurred_at=at or timezone.now(),
             message="Changed " + ", ".join(f.replace("_", " ") for f in changed),
             data={"changes": changed},
         )

@@ -16,12 +16,15 @@ register = template.Library()
 def when(value: datetime | None, style: str = "") -> SafeString | str:
     """Render a time in the viewer's time zone, with the ISO instant and UTC on hover.
 
-    `style` "time" leaves out the date.
+    `style` "time" leaves out the date; "short" leaves it out only when the time is today in
+    the viewer's zone, so a deadline from another day still says which day.
     """
     if value is None:
         return ""
     local = timezone.localtime(value)
-    shown = local.strftime("%H:%M %Z" if style == "time" else "%Y-%m-%d %H:%M %Z")
+    today = timezone.localdate()
+    time_only = style == "time" or (style == "short" and local.date() == today)
+    shown = local.strftime("%H:%M %Z" if time_only else "%Y-%m-%d %H:%M %Z")
     return format_html(
         '<time datetime="{}" title="{}">{}</time>',
         value.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
@@ -32,14 +35,19 @@ def when(value: datetime | None, style: str = "") -> SafeString | str:
 
 @register.filter
 def duration(value: timedelta | None) -> str:
-    """Render a duration as its two largest units, for example "1 h 5 min"."""
+    """Render a duration as its two largest units, for example "1 h 5 min".
+
+    Seconds show only under a minute: "overdue by 3 min", not "overdue by 3 min 12 s".
+    """
     if value is None:
         return ""
     seconds = max(int(value.total_seconds()), 0)
+    if seconds < 60:
+        return f"{seconds} s"
     days, rest = divmod(seconds, 86400)
     hours, rest = divmod(rest, 3600)
-    minutes, seconds = divmod(rest, 60)
-    units = [(days, "d"), (hours, "h"), (minutes, "min"), (seconds, "s")]
+    minutes = rest // 60
+    units = [(days, "d"), (hours, "h"), (minutes, "min")]
     while len(units) > 1 and units[0][0] == 0:
         units.pop(0)
     first, second = units[0], units[1] if len(units) > 1 else None

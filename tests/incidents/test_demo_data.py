@@ -1,5 +1,6 @@
 from io import StringIO
 from itertools import pairwise
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.contrib.auth.models import User
@@ -122,7 +123,8 @@ def test_the_runbook_example_has_a_full_timeline():
     assert incident.severity.code == "P1"
     assert incident.status == IncidentStatus.RESOLVED
     assert kinds[:2] == [TimelineEvent.Kind.TRIGGERED, TimelineEvent.Kind.ACKNOWLEDGED]
-    assert kinds[-1] == TimelineEvent.Kind.RESOLVED
+    lifecycle = [kind for kind in kinds if kind != TimelineEvent.Kind.DETAILS_CHANGED]
+    assert lifecycle[-1] == TimelineEvent.Kind.RESOLVED
     assert incident.time_to_acknowledge.total_seconds() == 120
     roles = set(incident.role_assignments.values_list("role", flat=True))
     assert roles == set(IncidentRole.values)
@@ -134,6 +136,43 @@ def test_the_runbook_example_has_a_full_timeline():
     gaps = {(b - a).total_seconds() / 60 for a, b in pairwise(posted)}
     assert gaps == {15.0}
     assert incident.status_updates.latest("posted_at").status == "RESOLVED"
+
+
+def test_the_runbook_example_happens_on_the_payments_teams_clock():
+    load()
+
+    incident = Incident.objects.get(title="Payments service returning 503")
+    berlin = ZoneInfo(incident.team.time_zone)
+    assert incident.team.time_zone == "Europe/Berlin"
+
+    def clock(moment) -> str:
+        return moment.astimezone(berlin).strftime("%H:%M")
+
+    assert clock(incident.impact_started_at) == "13:57"  # "since the 13:57 deploy"
+    assert clock(incident.detected_at) == "14:00"  # the alert fires
+    assert clock(incident.acknowledged_at) == "14:02"
+    assert clock(incident.mitigated_at) == "14:15"  # rolled back
+    assert clock(incident.timeline.get(message="Identified bad deploy").occurred_at) == "14:08"
+    assert clock(incident.timeline.get(message="Service restored").occurred_at) == "14:20"
+    assert "13:57 deploy" in incident.timeline.filter(kind="note").first().message
+
+
+def test_the_runbook_example_carries_its_impact(client):
+    load()
+
+    incident = Incident.objects.get(title="Payments service returning 503")
+    assert incident.impact
+    assert incident.users_affected_pct == 100
+    assert incident.regions
+    assert incident.customer_facing is True
+    assert incident.bridge_url.startswith("https://")
+    edit = incident.timeline.get(kind=TimelineEvent.Kind.DETAILS_CHANGED)
+    assert edit.actor.username == "alice"
+
+    client.force_login(User.objects.get(username="alice"))  # in Europe/Berlin
+    text = client.get(f"/incidents/{incident.pk}/").content.decode()
+    assert "14:00 CE" in text  # CET or CEST, the same clock as the notes
+    assert "13:57 CE" in text
 
 
 @pytest.fixture
@@ -150,4 +189,6 @@ def test_demo_incidents_notify_their_teams(django_capture_on_commit_callbacks, e
         load()
 
     subjects = [message.subject for message in mail.outbox]
-    assert any("Payments service returning 503" in subject for subject in subjects)
+    assert any("Checkout latency above 2 s" in subject for subject in subjects)
+    # Backfilled history (the runbook example two days ago) is not news: it is not mailed.
+    assert not any("Payments service returning 503" in subject for subject in subjects)

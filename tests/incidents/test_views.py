@@ -134,7 +134,7 @@ class TestList:
         }
 
     def test_lists_every_incident_with_its_facts(self, logged_in, viewer_user, incidents):
-        response = logged_in(viewer_user).get(url("list"))
+        response = logged_in(viewer_user).get(url("list"), {"status": ""})
         text = page_text(response)
         assert response.status_code == 200
         assert self.titles(response) == {"Payments 503", "Search slow", "Old outage"}
@@ -144,6 +144,32 @@ class TestList:
         assert "Investigating" in text
         assert "Payments API" in text
         assert "Payments" in text
+        assert "Showing incidents in every status." in text
+
+    def test_shows_open_incidents_unless_asked_for_all(self, logged_in, viewer_user, incidents):
+        client = logged_in(viewer_user)
+        response = client.get(url("list"))
+        text = page_text(response)
+        assert self.titles(response) == {"Payments 503", "Search slow"}
+        assert '<option value="open" selected>' in text
+        assert "Showing open incidents." in text
+        show_all = re.search(r'<a href="\?([^"]*)">Show all incidents</a>', text).group(1)
+        assert self.titles(client.get(url("list") + "?" + show_all)) == {
+            "Payments 503",
+            "Search slow",
+            "Old outage",
+        }
+
+    def test_show_all_keeps_the_other_filters(self, logged_in, viewer_user, incidents):
+        text = page_text(logged_in(viewer_user).get(url("list"), {"team": "search"}))
+        show_all = re.search(r'<a href="\?([^"]*)">Show all incidents</a>', text).group(1)
+        assert "team=search" in show_all and "status=" in show_all
+
+    def test_no_open_incident_says_so(self, logged_in, viewer_user, alice):
+        incident_resolve(incident=factories.declared(alice, "P3", title="Done"), actor=alice)
+        response = logged_in(viewer_user).get(url("list"))
+        assert "No open incidents. Good." in page_text(response)
+        assert "Done" not in page_text(response)
 
     @pytest.mark.parametrize(
         ("query", "expected"),
@@ -151,7 +177,8 @@ class TestList:
             ({"status": "triggered"}, {"Search slow"}),
             ({"status": "open"}, {"Payments 503", "Search slow"}),
             ({"severity": "P1"}, {"Payments 503"}),
-            ({"team": "search"}, {"Search slow", "Old outage"}),
+            ({"team": "search"}, {"Search slow"}),
+            ({"team": "search", "status": ""}, {"Search slow", "Old outage"}),
             ({"service": "payments-api"}, {"Payments 503"}),
             ({"team": "search", "status": "resolved"}, {"Old outage"}),
         ],
@@ -171,7 +198,7 @@ class TestList:
     def test_an_unknown_filter_value_is_reported_not_applied(
         self, logged_in, viewer_user, incidents
     ):
-        response = logged_in(viewer_user).get(url("list"), {"severity": "P9"})
+        response = logged_in(viewer_user).get(url("list"), {"severity": "P9", "status": ""})
         assert "Select a valid choice" in page_text(response)
         assert len(self.titles(response)) == 3
 
@@ -198,6 +225,16 @@ class TestList:
         assert "Overdue" in late[: late.index("</tr>")]
         fresh = text[text.index("Fresh") :]
         assert "Overdue" not in fresh[: fresh.index("</tr>")]
+
+    def test_an_update_due_on_another_day_shows_its_date(self, logged_in, alice):
+        declared_at = timezone.now() - timedelta(days=2)
+        factories.declared(alice, "P1", title="Forgotten", at=declared_at)
+        text = page_text(logged_in(alice).get(url("list")))
+        row = text[text.index("Forgotten") :]
+        row = row[: row.index("</tr>")]
+        due = timezone.localtime(declared_at + timedelta(minutes=15))
+        assert f">{due:%Y-%m-%d %H:%M %Z}</time>" in row
+        assert "Overdue" in row
 
 
 # --- Declare ------------------------------------------------------------------------------------
@@ -346,6 +383,40 @@ class TestIncidentPage:
         tokyo = detected.astimezone(timezone.get_fixed_timezone(540))
         assert f"{tokyo:%Y-%m-%d %H:%M} JST</time>" in text
 
+    def test_an_update_overdue_for_days_shows_its_date_and_no_seconds(self, logged_in, alice):
+        UserProfile.objects.create(user=alice, time_zone="Europe/Berlin")
+        declared_at = timezone.now() - timedelta(days=2, seconds=30)
+        incident = factories.declared(alice, "P1", at=declared_at)
+        text = page_text(logged_in(alice).get(url("detail", incident)))
+        with timezone.override("Europe/Berlin"):
+            due = timezone.localtime(declared_at + timedelta(minutes=15))
+        assert f">{due:%Y-%m-%d %H:%M %Z}</time>" in text
+        assert "overdue by 1 d 23 h</span>" in text
+
+    def test_an_update_overdue_by_minutes_says_minutes(self, logged_in, alice):
+        declared_at = timezone.now() - timedelta(minutes=20, seconds=30)
+        incident = factories.declared(alice, "P1", at=declared_at)
+        text = page_text(logged_in(alice).get(url("detail", incident)))
+        assert "overdue by 5 min</span>" in text
+        due = timezone.localtime(declared_at + timedelta(minutes=15))
+        shown = "%H:%M %Z" if due.date() == timezone.localdate() else "%Y-%m-%d %H:%M %Z"
+        assert f">{due.strftime(shown)}</time>" in text
+
+    def test_shows_when_it_was_mitigated_and_resolved(self, logged_in, alice):
+        UserProfile.objects.create(user=alice, time_zone="Asia/Tokyo")
+        detected = timezone.now().replace(microsecond=0) - timedelta(hours=2)
+        incident = factories.declared(alice, "P3", at=detected)
+        incident_mitigate(incident=incident, actor=alice, at=detected + timedelta(minutes=15))
+        incident_resolve(incident=incident, actor=alice, at=detected + timedelta(minutes=50))
+        text = page_text(logged_in(alice).get(url("detail", incident)))
+        tokyo = timezone.get_fixed_timezone(540)
+        for label, minutes in (("Mitigated", 15), ("Resolved", 50)):
+            at = (detected + timedelta(minutes=minutes)).astimezone(tokyo)
+            fact = text[text.index(f"<dt>{label}</dt>") :]
+            fact = fact[: fact.index("</dd>")]
+            assert f">{at:%Y-%m-%d %H:%M} JST</time>" in fact
+            assert f"{minutes} min after detection" in fact
+
     def test_shows_the_peak_severity_when_it_differs(self, logged_in, alice):
         incident = factories.declared(alice, "P1")
         logged_in(alice).post(url("change_severity", incident), {"severity": "P3", "reason": "x"})
@@ -363,8 +434,56 @@ class TestIncidentPage:
         response = logged_in(viewer_user).get(url("detail", incident))
         text = page_text(response)
         assert response.status_code == 200
-        assert "You can read this incident" in text
+        assert "You can read this incident. Responders act on it." in text
         assert "<form" not in text.split('id="main"')[1]
+        assert 'href="#actions"' not in text
+        assert 'id="actions"' not in text
+
+    def test_a_manager_with_nothing_to_do_gets_no_empty_actions_column(
+        self, logged_in, manager_user, alice
+    ):
+        incident = factories.declared(alice, "P3")
+        client = logged_in(manager_user)
+        text = page_text(client.get(url("detail", incident)))
+        assert "You can read this incident. Responders act on it." in text
+        assert 'href="#actions"' not in text and 'id="actions"' not in text
+
+        incident_resolve(incident=incident, actor=alice)
+        text = page_text(client.get(url("detail", incident)))
+        assert url("close", incident) in text
+        assert "You can read this incident" not in text
+        assert 'href="#actions"' not in text and 'id="actions"' not in text
+
+    def test_responders_get_the_actions_column_and_its_link(self, logged_in, alice, bob):
+        incident = factories.declared(alice)
+        text = page_text(logged_in(bob).get(url("detail", incident)))
+        assert 'href="#actions"' in text and 'id="actions"' in text
+        assert "You can read this incident" not in text
+
+    def test_a_responder_who_is_not_ic_is_told_who_moves_the_incident(self, logged_in, alice, bob):
+        alice.last_name = "Adams"
+        alice.save()
+        incident = factories.declared(alice)
+        line = (
+            "Only the Incident Commander (Alice Adams) can mitigate, resolve, change severity "
+            "or assign roles."
+        )
+        assert line in page_text(logged_in(bob).get(url("detail", incident)))
+        assert "Only the Incident Commander" not in page_text(
+            logged_in(alice).get(url("detail", incident))
+        )
+        incident_resolve(incident=incident, actor=alice)
+        assert (
+            "Only the Incident Commander (Alice Adams) can reopen or close it, change severity "
+            "or assign roles." in page_text(logged_in(bob).get(url("detail", incident)))
+        )
+
+    def test_without_an_ic_nobody_is_told_to_ask_one(self, logged_in, alice, bob):
+        incident = factories.triggered("P2")
+        incident_start_investigating(incident=incident, actor=alice)
+        text = page_text(logged_in(bob).get(url("detail", incident)))
+        assert "Only the Incident Commander" not in text
+        assert url("mitigate", incident) in text
 
     def test_offers_only_the_allowed_actions(self, logged_in, alice, bob):
         incident = factories.declared(alice)
@@ -448,10 +567,24 @@ class TestLifecycleActions:
         incident = factories.declared(alice, "P1")
         incident_resolve(incident=incident, actor=alice)
         client = logged_in(alice)
-        assert url("close", incident) not in page_text(client.get(url("detail", incident)))
+        text = page_text(client.get(url("detail", incident)))
+        assert url("close", incident) not in text
+        assert "Close this incident once its postmortem is published (required for P1/P2)." in text
         response = client.post(url("close", incident), follow=True)
         assert "requires a postmortem" in page_text(response)
         assert refreshed(incident).status == IncidentStatus.RESOLVED
+
+    def test_a_manager_is_told_when_a_p1_can_be_closed(self, logged_in, alice, manager_user):
+        incident = factories.declared(alice, "P1")
+        logged_in(alice).post(url("change_severity", incident), {"severity": "P3", "reason": "x"})
+        incident_resolve(incident=incident, actor=alice)
+        text = page_text(logged_in(manager_user).get(url("detail", incident)))
+        assert url("close", incident) not in text
+        assert (
+            "Close this incident once its postmortem is published (required for P1/P2; "
+            "it peaked at P1)." in text
+        )
+        assert "You can read this incident" not in text
 
     def test_change_severity(self, logged_in, alice):
         incident = factories.declared(alice, "P2")
@@ -500,7 +633,7 @@ class TestRoleActions:
             url("role_assign", incident), {"role": "commander"}, follow=True
         )
         assert "Alice is Incident Commander" in page_text(response)
-        assert "ask them or the Incident Commander to hand it over" in page_text(response)
+        assert "ask them to hand it over" in page_text(response)
         assert selectors.incident_commander(incident).user == alice
 
 
@@ -575,7 +708,7 @@ class TestStatusUpdates:
             self.form_data(status="RESOLVED", resolve="on"),
             follow=True,
         )
-        assert "Only the Incident Commander" in page_text(response)
+        assert "Incident Commander (or staff) may" in page_text(response)
         assert not StatusUpdate.objects.exists()
         assert refreshed(incident).status == IncidentStatus.INVESTIGATING
 
@@ -703,7 +836,10 @@ class TestForgedPosts:
         incident = factories.declared(alice)
         before = kinds(incident)
         response = logged_in(viewer_user).post(url("resolve", incident), follow=True)
-        assert f"Only the Incident Commander of {incident.reference}" in page_text(response)
+        assert (
+            f"Only {incident.reference}'s Incident Commander (or staff) may resolve it."
+            in page_text(response)
+        )
         assert refreshed(incident).status == IncidentStatus.INVESTIGATING
         assert kinds(incident) == before
 
@@ -711,7 +847,7 @@ class TestForgedPosts:
         incident = factories.declared(alice)
         before = kinds(incident)
         response = logged_in(bob).post(url("mitigate", incident), follow=True)
-        assert "Only the Incident Commander" in page_text(response)
+        assert "Incident Commander (or staff) may" in page_text(response)
         assert refreshed(incident).status == IncidentStatus.INVESTIGATING
         assert kinds(incident) == before
 
@@ -731,7 +867,7 @@ class TestForgedPosts:
             {"status": "INVESTIGATING", "impact": "x", "last_action": "y", "next_action": "z"},
             follow=True,
         )
-        assert "Only responders may status update." in page_text(response)
+        assert "Only responders may post status updates." in page_text(response)
         client.post(url("note_add", incident), {"body": "hi"})
         assert not StatusUpdate.objects.exists()
         assert not incident.timeline.filter(kind=TimelineEvent.Kind.NOTE).exists()
@@ -741,5 +877,5 @@ class TestForgedPosts:
         response = logged_in(bob).post(
             url("role_assign", incident), {"role": "scribe", "user": carol.pk}, follow=True
         )
-        assert "Only the Incident Commander" in page_text(response)
+        assert "Incident Commander (or staff) may" in page_text(response)
         assert "scribe" not in selectors.incident_current_roles(incident=incident)

@@ -4,6 +4,7 @@ import os
 from collections.abc import Callable
 from datetime import datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.contrib.auth.models import Group, User
@@ -150,9 +151,16 @@ class Demo:
 
 
 def runbook_example(demo: Demo) -> None:
-    """The runbook's P1: the payments service returns 503 after a bad deploy; rolled back."""
+    """The runbook's P1: the payments service returns 503 after a bad deploy; rolled back.
+
+    Its clock times (the 13:57 deploy, the alert at 14:00, "since 14:18") are the Payments
+    team's, so the incident happens at 14:00 in the team's zone, two days ago.
+    """
     p = demo.people
-    start = (demo.now - timedelta(days=2)).replace(hour=14, minute=0, second=0, microsecond=0)
+    payments_api = demo.services["payments-api"]
+    zone = ZoneInfo(payments_api.team.time_zone)
+    day = (demo.now.astimezone(zone) - timedelta(days=2)).date()
+    start = datetime.combine(day, time(14, 0), tzinfo=zone)
 
     def at(minutes: int) -> datetime:
         return start + timedelta(minutes=minutes)
@@ -160,7 +168,7 @@ def runbook_example(demo: Demo) -> None:
     incident = services.incident_trigger(
         title="Payments service returning 503",
         severity=demo.severities["P1"],
-        services=[demo.services["payments-api"], demo.services["checkout"]],
+        services=[payments_api, demo.services["checkout"]],
         summary="Alertmanager: error rate > 5% on payments-api for 2 minutes.",
         impact_started_at=at(-3),
         at=at(0),
@@ -236,6 +244,25 @@ def runbook_example(demo: Demo) -> None:
         eta="resolved",
         resolve=True,
         at=at(50),
+    )
+    # An alert opens the incident with none of the impact fields; the IC completes them once the
+    # service is back.
+    services.incident_update_details(
+        incident=incident,
+        actor=p["alice"],
+        at=at(52),
+        summary=(
+            "The 13:57 deploy of payments-api shipped a broken image (sha-f00dbad); its pods "
+            "crash-looped until the deployment was rolled back at 14:15."
+        ),
+        impact=(
+            "Every card payment failed with HTTP 503 from 13:57 to 14:18; checkout was down "
+            "for all customers."
+        ),
+        users_affected_pct=100,
+        regions=["eu-west-1", "us-east-1"],
+        customer_facing=True,
+        bridge_url="https://meet.example.com/inc-payments-503",
     )
 
 

@@ -323,3 +323,16 @@ class TestIncidentPanel:
         panel = render_panel(incident, alice)
 
         assert panel.index("second") < panel.index("payments returning 503")
+
+
+def test_the_incident_page_shows_its_alerts(client, alice, send_am, payments_rule):
+    from tests.incidents.alerting.conftest import sample
+
+    send_am(sample("alertmanager-v4-firing.json"))
+    incident = Incident.objects.get()
+    client.force_login(alice)
+
+    page = client.get(f"/incidents/{incident.pk}/").content.decode()
+
+    assert "payments returning 503" in page
+    assert "440d54076bcd8569" in page
