@@ -253,6 +253,8 @@ CELERY_TASK_ROUTES = {
     "*": {"queue": "default"},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# How long the acknowledge link in a page stays valid.
+FIREBREAK_ACK_LINK_MAX_AGE_SECONDS = env.int("FIREBREAK_ACK_LINK_MAX_AGE_SECONDS", default=3600)
 # How long a worker's claim on a due timer holds; a claim whose worker died expires after it.
 FIREBREAK_TIMER_LEASE_SECONDS = env.int("FIREBREAK_TIMER_LEASE_SECONDS", default=60)
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {

@@ -17,4 +17,5 @@ urlpatterns = [
     path("alerts/", include("incidents.alerting.urls")),
     path("schedules/", include("incidents.oncall.urls")),
     path("hooks/", include("incidents.alerting.hook_urls")),
+    path("ack/", include("incidents.oncall.ack_urls")),
 ]

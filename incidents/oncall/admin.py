@@ -20,7 +20,10 @@ from . import selectors, services
 from .models import (
     CalendarFeedToken,
     ContactMethod,
+    EscalationPolicy,
+    EscalationStep,
     Override,
+    Page,
     Rotation,
     RotationParticipant,
     Schedule,
@@ -177,4 +180,34 @@ class CalendarFeedTokenAdmin(StaffAdminMixin, admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class EscalationStepInline(StaffAdminMixin, admin.TabularInline):
+    model = EscalationStep
+    extra = 1
+    autocomplete_fields = ["user"]
+    fields = ["position", "delay_minutes", "target", "schedule", "user"]
+
+
+@admin.register(EscalationPolicy)
+class EscalationPolicyAdmin(StaffAdminMixin, admin.ModelAdmin):
+    list_display = ["name", "team", "severity", "repeat_count"]
+    list_filter = ["team", "severity"]
+    inlines = [EscalationStepInline]
+
+
+@admin.register(Page)
+class PageAdmin(StaffAdminMixin, admin.ModelAdmin):
+    """Pages are written by paging; here they are read (actionable marks are for responders)."""
+
+    list_display = ["incident", "recipient", "kind", "channel", "state", "sent_at"]
+    list_filter = ["kind", "channel", "state"]
+    list_select_related = ["incident", "recipient"]
+    readonly_fields = [
+        field.name for field in Page._meta.fields if field.name not in ("actionable",)
+    ]
+    exclude = ["nonce"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -8,9 +8,12 @@ from django.contrib.auth.models import User
 from django.utils import timezone
 
 from incidents.forms import LocalDateTimeInput, PersonChoiceField, local_input_value
+from incidents.models import Team
 from incidents.selectors import responder_choices
 from portal.auth import AnyUser
 
+from .escalation import PlanTarget
+from .models import EscalationStep, Schedule
 from .policies import can_manage_schedules
 
 
@@ -50,3 +53,37 @@ class OverrideForm(forms.Form):
             self.initial.setdefault("user", actor.pk)
             self.initial.setdefault("start", local_input_value(start))
             self.initial.setdefault("end", local_input_value(start + timedelta(days=1)))
+
+
+class PageMoreForm(forms.Form):
+    """Whom the IC pages in addition: people, schedules' on-call, teams' on-call."""
+
+    users = forms.ModelMultipleChoiceField(
+        queryset=User.objects.none(), required=False, label="People"
+    )
+    schedules = forms.ModelMultipleChoiceField(
+        queryset=Schedule.objects.none(), required=False, label="On-call of schedules"
+    )
+    teams = forms.ModelMultipleChoiceField(
+        queryset=Team.objects.none(), required=False, label="On-call of teams"
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["users"].queryset = User.objects.filter(is_active=True).order_by(  # type: ignore[attr-defined]
+            "first_name", "username"
+        )
+        self.fields["schedules"].queryset = Schedule.objects.order_by("name")  # type: ignore[attr-defined]
+        self.fields["teams"].queryset = Team.objects.order_by("name")  # type: ignore[attr-defined]
+
+    def targets(self) -> list[PlanTarget]:
+        """Return the chosen targets (after is_valid())."""
+        data = self.cleaned_data
+        return [
+            *(PlanTarget(EscalationStep.Target.USER, user_id=u.pk) for u in data["users"]),
+            *(
+                PlanTarget(EscalationStep.Target.SCHEDULE, schedule_id=s.pk)
+                for s in data["schedules"]
+            ),
+            *(PlanTarget(EscalationStep.Target.TEAM_ONCALL, team_id=t.pk) for t in data["teams"]),
+        ]

@@ -1,4 +1,4 @@
-"""On-call schedules: layered rotations, overrides, contact methods and calendar feed tokens.
+"""On-call: schedules, rotations, overrides, contact methods, escalation policies and pages.
 
 Times of a schedule are anchored in the schedule's own time zone: a handoff at 09:00
 Europe/Berlin stays at 09:00 local across the DST changes. Who is on call is computed by
@@ -13,14 +13,15 @@ from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator, validate_email
 from django.db import models
 from django.db.models import F, Q
+from django.utils import timezone
 
-from incidents.models import Team
+from incidents.models import Incident, Severity, Team
 from portal.models import TimeStampedModel, validate_time_zone
 
 MIN_SHIFT_LENGTH = timedelta(hours=1)
 WEEKDAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 # Paths under /schedules/ that are not schedules.
-RESERVED_SLUGS = frozenset({"ical", "calendar-link"})
+RESERVED_SLUGS = frozenset({"ical", "calendar-link", "incidents"})
 
 
 def validate_weekdays(value: object) -> None:
@@ -287,3 +288,194 @@ class CalendarFeedToken(models.Model):
 
     def __str__(self) -> str:
         return f"Calendar feed of {self.user}"
+
+
+def new_page_nonce() -> str:
+    """Return the per-page secret that makes its acknowledge link single-use and unguessable."""
+    return secrets.token_hex(16)
+
+
+class EscalationPolicy(TimeStampedModel):
+    """Whom a team's unacknowledged incident pages, step by step, and how often to go round.
+
+    A team without a policy for a severity gets the default built from the severity table
+    (incidents.oncall.escalation.default_plan): P1 on-call → EMs → VP, P2 on-call → EMs,
+    P3 on-call (paged again after its ack window), each step one ack window after the last.
+    """
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="escalation_policies")
+    name = models.CharField(max_length=100)
+    severity = models.ForeignKey(
+        Severity,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Empty: every severity that has no policy of its own in this team.",
+    )
+    repeat_count = models.PositiveSmallIntegerField(
+        default=0, help_text="Go through the steps this many more times while nobody acknowledges."
+    )
+    repeat_after_minutes = models.PositiveSmallIntegerField(
+        default=5, help_text="Wait this long after the last step before going round again."
+    )
+
+    class Meta:
+        ordering = ["team", "name"]
+        verbose_name_plural = "escalation policies"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["team", "severity"], name="escalation_policy_once_per_team_severity"
+            ),
+            models.UniqueConstraint(
+                fields=["team"],
+                condition=Q(severity__isnull=True),
+                name="escalation_policy_one_fallback_per_team",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.team}: {self.name}"
+
+
+class EscalationStep(models.Model):
+    """One step of a policy: wait, then page a schedule's on-call, a person, the EMs or the VP."""
+
+    class Target(models.TextChoices):
+        TEAM_ONCALL = "team_oncall", "The team's on-call (every schedule of the team)"
+        SCHEDULE = "schedule", "A schedule's on-call"
+        USER = "user", "A person"
+        ENGINEERING_MANAGERS = "managers", "The team's engineering managers"
+        ESCALATION_CONTACT = "vp", "The team's VP / escalation contact"
+
+    policy = models.ForeignKey(EscalationPolicy, on_delete=models.CASCADE, related_name="steps")
+    position = models.PositiveSmallIntegerField(default=0)
+    delay_minutes = models.PositiveSmallIntegerField(
+        default=0,
+        help_text="Wait this long after the previous step (the first: after the incident opens).",
+    )
+    target = models.CharField(max_length=12, choices=Target.choices)
+    schedule = models.ForeignKey(
+        Schedule, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["policy", "position", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(target="schedule") & Q(schedule__isnull=False))
+                | (~Q(target="schedule") & Q(schedule__isnull=True)),
+                name="escalation_step_schedule_iff_schedule_target",
+            ),
+            models.CheckConstraint(
+                condition=(Q(target="user") & Q(user__isnull=False))
+                | (~Q(target="user") & Q(user__isnull=True)),
+                name="escalation_step_user_iff_user_target",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.policy}: #{self.position} {self.get_target_display()}"
+
+    def clean(self) -> None:
+        if self.target == self.Target.SCHEDULE and self.schedule_id is None:
+            raise ValidationError({"schedule": "Choose the schedule whose on-call is paged."})
+        if self.target == self.Target.USER and self.user_id is None:
+            raise ValidationError({"user": "Choose the person to page."})
+        if self.target != self.Target.SCHEDULE:
+            self.schedule = None
+        if self.target != self.Target.USER:
+            self.user = None
+
+
+class IncidentEngagement(models.Model):
+    """How an incident engaged people: its escalation plan's state and, for P4, its ticket due."""
+
+    incident = models.OneToOneField(Incident, on_delete=models.CASCADE, related_name="engagement")
+    generation = models.PositiveSmallIntegerField(
+        default=0, help_text="How many reopenings have been engaged (each starts again)."
+    )
+    plan_number = models.PositiveSmallIntegerField(
+        default=0, help_text="Bumped whenever the pending escalation steps are planned again."
+    )
+    policy_name = models.CharField(max_length=120, blank=True)
+    escalation_started_at = models.DateTimeField(null=True, blank=True)
+    last_step_fired = models.SmallIntegerField(
+        null=True, blank=True, help_text="Number of the last escalation step that paged."
+    )
+    ticket_due_at = models.DateTimeField(
+        null=True, blank=True, help_text="A P4 ticket is due by the end of the next business day."
+    )
+    engaged_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = "incident engagement"
+
+    def __str__(self) -> str:
+        return f"Engagement of {self.incident.reference}"
+
+
+class Page(models.Model):
+    """One message to one person on one contact method: written before it is sent.
+
+    A crash after the provider accepted the message but before `sent_at` was committed resends
+    it once, with the same Message-ID / delivery id, so the resend is detectable.
+    """
+
+    class Kind(models.TextChoices):
+        ESCALATION = "escalation", "Paged (escalation)"
+        NOTIFY = "notify", "Notified"
+        MANUAL = "manual", "Paged by the IC"
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+        SKIPPED = "skipped", "Not sent"
+
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="pages")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    step = models.CharField(max_length=60, help_text="What sent it, for example esc-0.0-1.")
+    step_number = models.SmallIntegerField(null=True, blank=True)
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="pages"
+    )
+    channel = models.CharField(max_length=10, choices=ContactMethod.Kind.choices)
+    address = models.CharField(max_length=500)
+    contact_method = models.ForeignKey(
+        ContactMethod, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    provider_message_id = models.CharField(max_length=255, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.CharField(max_length=300, blank=True)
+    nonce = models.CharField(max_length=32, default=new_page_nonce)
+    used_at = models.DateTimeField(null=True, blank=True, help_text="When its ack link was used.")
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    actionable = models.BooleanField(null=True, blank=True)
+    needed_manual_action = models.BooleanField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["incident", "step", "recipient", "channel", "address"],
+                name="page_once_per_step_recipient_address",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.incident.reference} → {self.recipient} ({self.channel}, {self.state})"
+
+    @property
+    def delivery_id(self) -> str:
+        """Return the id every send of this page carries, so a resend is recognisable."""
+        return f"page-{self.pk}.{self.nonce}"

@@ -14,11 +14,13 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
+from incidents.models import Incident
+from incidents.selectors import incident_get
 from incidents.views import forbidden, portal_reader
 from portal.errors import ApplicationError, InvalidInputError, PermissionDeniedError
 
-from . import ical, selectors, services
-from .forms import OverrideForm
+from . import ical, paging, selectors, services
+from .forms import OverrideForm, PageMoreForm
 from .models import Override, Schedule
 from .policies import can_add_overrides, can_delete_override, can_manage_schedules
 
@@ -188,3 +190,27 @@ def calendar_feed(request: HttpRequest, token: str) -> HttpResponse:
     response["Cache-Control"] = "private, max-age=300"
     response["X-Robots-Tag"] = "noindex"
     return response
+
+
+@require_POST
+@portal_reader
+def page_more(request: HttpRequest, pk: int) -> HttpResponse:
+    """Page more people from the incident page's engagement panel."""
+    try:
+        incident = incident_get(pk=pk)
+    except Incident.DoesNotExist:
+        raise Http404("No such incident.") from None
+    form = PageMoreForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose people, schedules or teams from the lists.")
+    else:
+        try:
+            pages = paging.page_more(incident=incident, actor=request.user, targets=form.targets())
+        except PermissionDeniedError as exc:
+            return forbidden(request, exc.message)
+        except ApplicationError as exc:
+            messages.error(request, exc.message)
+        else:
+            people = len({page.recipient_id for page in pages})
+            messages.success(request, f"Paged {people} {'person' if people == 1 else 'people'}.")
+    return redirect(reverse("incidents:detail", kwargs={"pk": incident.pk}) + "#engagement")

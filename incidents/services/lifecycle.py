@@ -7,6 +7,7 @@ transaction. Asking for the state the incident is already in returns it unchange
 
 from collections.abc import Iterable
 from datetime import datetime
+from types import ModuleType
 from typing import cast
 
 from django.conf import settings
@@ -97,6 +98,19 @@ def _move(
         to_value=to_status,
         message=message,
     )
+
+
+def _paging() -> ModuleType:
+    """Return the on-call sub-app's paging services (imported late: they import this module)."""
+    from incidents.oncall import paging
+
+    return paging
+
+
+def _paging_tasks() -> ModuleType:
+    from incidents.oncall import tasks
+
+    return tasks
 
 
 def _bridge_url_for(incident: Incident) -> str:
@@ -195,6 +209,7 @@ def incident_declare(
             message=f"{_name(commander)} is Incident Commander",
             data={"role": IncidentRole.COMMANDER, "user": commander.get_username()},
         )
+        transaction.on_commit(lambda: _paging_tasks().incident_engage_task.delay(incident.pk))
     return incident
 
 
@@ -238,6 +253,7 @@ def incident_trigger(
             message=f"Triggered {severity.code}: {incident.title}",
             data={"severity": severity.code},
         )
+        transaction.on_commit(lambda: _paging_tasks().incident_engage_task.delay(incident.pk))
     return incident
 
 
@@ -275,6 +291,7 @@ def incident_acknowledge(
             if actor
             else "Acknowledged by the alert source",
         )
+        _paging().incident_escalation_cancel(incident=incident)
     return incident
 
 
@@ -314,6 +331,7 @@ def incident_start_investigating(
             at=at,
             message=reason.strip(),
         )
+        _paging().incident_escalation_cancel(incident=incident)
     return incident
 
 
@@ -381,6 +399,7 @@ def incident_resolve(
             at=at,
             message=message.strip(),
         )
+        _paging().incident_escalation_cancel(incident=incident)
     return incident
 
 
@@ -421,6 +440,7 @@ def incident_reopen(
             to_value=S.INVESTIGATING,
             message=reason.strip(),
         )
+        transaction.on_commit(lambda: _paging_tasks().incident_engage_task.delay(incident.pk))
     return incident
 
 
@@ -495,6 +515,7 @@ def incident_change_severity(
             message=f"{direction} severity {old.code} → {severity.code}"
             + (f": {reason.strip()}" if reason.strip() else ""),
         )
+        _paging().incident_escalation_replan(incident=incident)
     return incident
 
 

@@ -64,3 +64,59 @@ def freeze(monkeypatch):
         return moment
 
     return freeze_at
+
+
+# --- Paging ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def people(db):
+    """The on-call engineer, the team's engineering manager and its VP."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(
+        oncall=factories.responder("olga", first_name="Olga"),
+        em=factories.responder("erin", first_name="Erin"),
+        vp=factories.UserFactory(username="victor", first_name="Victor"),
+    )
+
+
+@pytest.fixture
+def paging_team(team, people):
+    """The Payments team with an EM, a VP, an email address and a schedule Olga is always on."""
+    team.email = "payments@example.com"
+    team.escalation_contact = people.vp
+    team.save()
+    team.engineering_managers.add(people.em)
+    schedule = make_schedule(team)
+    make_rotation(schedule, [people.oncall], start_date=date(2020, 1, 6))
+    return team
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """Move "now" and fire whatever timers are due then, as the beat sweep would."""
+    from portal import timers
+
+    class Clock:
+        now = timezone.now()
+
+        def at(self, moment: datetime) -> datetime:
+            self.now = moment
+            monkeypatch.setattr(timezone, "now", lambda: moment)
+            return moment
+
+        def advance(self, delta: timedelta) -> datetime:
+            return self.at(self.now + delta)
+
+        def sweep(self) -> int:
+            fired = 0
+            while True:
+                count = timers.timers_sweep()
+                fired += count
+                if not count:
+                    return fired
+
+    the_clock = Clock()
+    the_clock.at(timezone.now())
+    return the_clock

@@ -1,0 +1,117 @@
+"""Acknowledge links: signed, expiring, single-use; they act as the paged person, without login.
+
+The token signs the page id and the page's own nonce with a timestamp; the page's `used_at` makes
+it single-use. Its lifetime is the FIREBREAK_ACK_LINK_MAX_AGE_SECONDS setting (default one hour).
+"""
+
+from django.conf import settings
+from django.core import signing
+from django.db import transaction
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
+from django.utils.crypto import constant_time_compare
+
+from incidents.models import IncidentStatus, Source
+from incidents.services import incident_acknowledge
+from portal.errors import ApplicationError
+
+from .models import Page
+
+SALT = "firebreak.oncall.ack-link"
+DEFAULT_MAX_AGE_SECONDS = 3600
+ACK_PREFIX = "/ack/"
+
+
+class AckLinkInvalid(ApplicationError):
+    """The link is not one Firebreak made (mistyped, cut short or forged)."""
+
+    status_code = 400
+
+
+class AckLinkExpired(ApplicationError):
+    """The link is older than its lifetime."""
+
+    status_code = 410
+
+
+class AckLinkUsed(ApplicationError):
+    """The link was used already."""
+
+    status_code = 410
+
+
+def ack_link_max_age() -> int:
+    """Return how many seconds an acknowledge link stays valid."""
+    return int(getattr(settings, "FIREBREAK_ACK_LINK_MAX_AGE_SECONDS", DEFAULT_MAX_AGE_SECONDS))
+
+
+def ack_token(page: Page) -> str:
+    """Return the signed token of the page's acknowledge link."""
+    return signing.TimestampSigner(salt=SALT).sign(f"{page.pk}.{page.nonce}")
+
+
+def ack_url(page: Page) -> str:
+    """Return the absolute acknowledge link of the page."""
+    token = ack_token(page)
+    try:
+        path = reverse("oncall_ack:confirm", kwargs={"token": token})
+    except NoReverseMatch:
+        # The root URLconf mounts the links at ACK_PREFIX; a deployment that leaves them out
+        # still sends links that point there.
+        path = f"{ACK_PREFIX}{token}/"
+    return settings.FIREBREAK_BASE_URL.rstrip("/") + path
+
+
+def page_from_ack_token(*, token: str) -> Page:
+    """Return the page a valid, unexpired, unused token names; raise a clear error otherwise."""
+    signer = signing.TimestampSigner(salt=SALT)
+    try:
+        value = signer.unsign(token, max_age=ack_link_max_age())
+    except signing.SignatureExpired:
+        raise AckLinkExpired(
+            "This acknowledge link has expired. Open the incident in Firebreak to acknowledge it."
+        ) from None
+    except signing.BadSignature:
+        raise AckLinkInvalid(
+            "This acknowledge link is not valid. Check that the whole link was copied."
+        ) from None
+    page_id, _, nonce = value.partition(".")
+    page = (
+        Page.objects.select_related("incident__severity", "recipient")
+        .filter(pk=int(page_id) if page_id.isdigit() else 0)
+        .first()
+    )
+    if page is None or not constant_time_compare(page.nonce, nonce):
+        raise AckLinkInvalid("This acknowledge link is not valid any more.")
+    if page.used_at is not None:
+        raise AckLinkUsed(
+            f"This acknowledge link was already used at {timezone.localtime(page.used_at):%H:%M}."
+        )
+    return page
+
+
+def page_acknowledge(*, token: str) -> Page:
+    """Acknowledge the paged incident as the paged person through the link; the link is spent."""
+    from .paging import incident_escalation_cancel
+
+    page = page_from_ack_token(token=token)
+    with transaction.atomic():
+        page = (
+            Page.objects.select_for_update(of=("self",))
+            .select_related("incident", "recipient")
+            .get(pk=page.pk)
+        )
+        if page.used_at is not None:
+            raise AckLinkUsed("This acknowledge link was already used.")
+        incident = page.incident
+        if incident.status == IncidentStatus.TRIGGERED:
+            incident = incident_acknowledge(
+                incident=incident, actor=page.recipient, source=Source.WEB
+            )
+            incident_escalation_cancel(incident=incident)
+        now = timezone.now()
+        page.used_at = now
+        page.acknowledged_at = now
+        page.save(update_fields=["used_at", "acknowledged_at"])
+        page.incident = incident
+    return page
