@@ -8,10 +8,7 @@ MANAGE := $(BIN)/python manage.py
 FIREBREAK_VAR_DIR ?= var
 TYPED := incidents/services incidents/selectors.py incidents/policies.py incidents/tasks.py \
 	portal/auth.py portal/celery.py portal/timers.py portal/tasks.py portal/services.py \
-	incidents/oncall/services.py incidents/oncall/selectors.py incidents/oncall/business_hours.py \
-	incidents/oncall/policies.py incidents/oncall/ical.py \
-	incidents/alerting/services.py incidents/alerting/selectors.py incidents/alerting/routing.py \
-	incidents/alerting/formats.py incidents/alerting/hooks.py
+	incidents/oncall incidents/alerting
 
 .PHONY: run test lint format typecheck bench demo migrate vardirs clean
 
