@@ -25,6 +25,7 @@ from ..models import (
     TimelineEvent,
     UpdateStatus,
 )
+from ..oncall.models import Schedule
 
 User = get_user_model()
 
@@ -460,3 +461,27 @@ class StatusUpdatePostSerializer(serializers.Serializer):
     next_action = serializers.CharField()
     eta = serializers.CharField(max_length=100, required=False, default="unknown")
     resolve = serializers.BooleanField(default=False)
+
+
+class PageMoreSerializer(serializers.Serializer):
+    """Whom to page in addition: people, and whoever is on call for schedules or teams."""
+
+    users = serializers.ListField(child=user_field(), required=False, default=list)
+    schedules = serializers.ListField(
+        child=serializers.SlugRelatedField(slug_field="slug", queryset=Schedule.objects.all()),
+        required=False,
+        default=list,
+    )
+    teams = serializers.ListField(
+        child=serializers.SlugRelatedField(slug_field="slug", queryset=Team.objects.all()),
+        required=False,
+        default=list,
+    )
+
+
+class PageSerializer(serializers.Serializer):
+    """One page sent (or queued) to one person through one channel."""
+
+    recipient = serializers.CharField(source="recipient.username")
+    channel = serializers.CharField()
+    kind = serializers.CharField()

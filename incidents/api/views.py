@@ -17,6 +17,8 @@ from rest_framework.response import Response
 
 from .. import selectors, services
 from ..models import Incident, IncidentRole, Service, Severity, Source, Team
+from ..oncall import paging
+from ..oncall.escalation import page_targets
 from .filters import IncidentFilter
 from .serializers import (
     ErrorSerializer,
@@ -24,6 +26,8 @@ from .serializers import (
     IncidentDetailsSerializer,
     IncidentSerializer,
     MessageSerializer,
+    PageMoreSerializer,
+    PageSerializer,
     ReasonSerializer,
     RoleAssignSerializer,
     RoleHolderSerializer,
@@ -217,6 +221,23 @@ class IncidentViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
             incident=incident, actor=request.user, source=Source.API, **data
         )
         return self._incident(incident)
+
+    @extend_schema(
+        summary="Page more people (the IC's decision to escalate)",
+        request=PageMoreSerializer,
+        responses={201: PageSerializer(many=True), **WRITE_ERRORS},
+    )
+    @action(detail=True, methods=["post"], pagination_class=None, filter_backends=[])
+    def page(self, request: Request, pk: str) -> Response:
+        incident = self.get_object()
+        data = self._input(PageMoreSerializer)
+        targets = page_targets(
+            users=data["users"], schedules=data["schedules"], teams=data["teams"]
+        )
+        pages = paging.page_more(
+            incident=incident, actor=request.user, targets=targets, source=Source.API
+        )
+        return Response(PageSerializer(pages, many=True).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
         summary="Leave a role, or relieve its holder",

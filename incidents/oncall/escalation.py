@@ -6,6 +6,7 @@ severity notifies them), then the VP (if it notifies the VP), one ack window apa
 with a single step (P3) pages the on-call once more after its ack window.
 """
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -185,3 +186,14 @@ def describe_target(target: PlanTarget) -> str:
         T.ESCALATION_CONTACT: "VP / escalation contact",
     }
     return names.get(target.kind, target.kind)
+
+
+def page_targets(
+    *, users: Iterable[Any] = (), schedules: Iterable[Any] = (), teams: Iterable[Any] = ()
+) -> list[PlanTarget]:
+    """Return the targets that page these people and the on-call of these schedules and teams."""
+    return [
+        *(PlanTarget(EscalationStep.Target.USER, user_id=user.pk) for user in users),
+        *(PlanTarget(EscalationStep.Target.SCHEDULE, schedule_id=s.pk) for s in schedules),
+        *(PlanTarget(EscalationStep.Target.TEAM_ONCALL, team_id=team.pk) for team in teams),
+    ]

@@ -12,8 +12,8 @@ from incidents.models import Team
 from incidents.selectors import responder_choices
 from portal.auth import AnyUser
 
-from .escalation import PlanTarget
-from .models import EscalationStep, Schedule
+from .escalation import PlanTarget, page_targets
+from .models import Schedule
 from .policies import can_manage_schedules
 
 
@@ -79,11 +79,4 @@ class PageMoreForm(forms.Form):
     def targets(self) -> list[PlanTarget]:
         """Return the chosen targets (after is_valid())."""
         data = self.cleaned_data
-        return [
-            *(PlanTarget(EscalationStep.Target.USER, user_id=u.pk) for u in data["users"]),
-            *(
-                PlanTarget(EscalationStep.Target.SCHEDULE, schedule_id=s.pk)
-                for s in data["schedules"]
-            ),
-            *(PlanTarget(EscalationStep.Target.TEAM_ONCALL, team_id=t.pk) for t in data["teams"]),
-        ]
+        return page_targets(users=data["users"], schedules=data["schedules"], teams=data["teams"])

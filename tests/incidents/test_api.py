@@ -831,3 +831,23 @@ def test_declare_and_resolve_over_http_with_a_token(live_server, live_db):
     assert headers["Location"] == created["url"]
     status, _, resolved = call("POST", f"{INCIDENTS}{created['id']}/resolve/", {})
     assert (status, resolved["status"]) == (200, "resolved")
+
+
+def test_the_ic_pages_more_people_through_the_api(alice, bob):
+    from incidents.oncall.models import Page
+
+    incident = factories.declared(alice, "P1")
+    client = APIClient()
+    client.force_login(alice)
+    other = APIClient()
+    other.force_login(bob)
+
+    response = client.post(f"{INCIDENTS}{incident.pk}/page/", {"users": ["bob"]}, format="json")
+
+    assert response.status_code == 201, response.content
+    assert [(p["recipient"], p["kind"]) for p in response.json()] == [("bob", Page.Kind.MANUAL)]
+    assert Page.objects.filter(incident=incident, recipient=bob).exists()
+    bad = client.post(f"{INCIDENTS}{incident.pk}/page/", {"users": ["nobody"]}, format="json")
+    assert bad.status_code == 400 and "users" in bad.json()
+    refused = other.post(f"{INCIDENTS}{incident.pk}/page/", {"users": ["alice"]}, format="json")
+    assert refused.status_code == 403
