@@ -6,6 +6,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.core import mail
 from django.core.management import call_command
+from django.utils import timezone
 
 from incidents.models import (
     Incident,
@@ -192,3 +193,39 @@ def test_demo_incidents_notify_their_teams(django_capture_on_commit_callbacks, e
     assert any("Checkout latency above 2 s" in subject for subject in subjects)
     # Backfilled history (the runbook example two days ago) is not news: it is not mailed.
     assert not any("Payments service returning 503" in subject for subject in subjects)
+
+
+def test_the_printed_alert_command_pages_the_payments_oncall(
+    client, django_capture_on_commit_callbacks
+):
+    import json
+    import re
+    from pathlib import Path
+    from urllib.parse import urlparse
+
+    from incidents.oncall.models import Page, Schedule
+    from incidents.oncall.selectors import oncall_at
+    from portal.timers import timers_sweep
+
+    output = load()
+    curl = re.search(r"curl -H 'Authorization: Bearer ([^']+)'.* (http\S+)", output)
+    secret, url = curl.groups()
+    payload = json.loads(
+        (Path(__file__).parent / "alerting/samples/alertmanager-v4-firing.json").read_text()
+    )
+    payload["groupKey"] = '{}:{alertname="DemoAlert"}'
+    mail.outbox.clear()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            urlparse(url).path,
+            payload,
+            content_type="application/json",
+            HTTP_AUTHORIZATION=f"Bearer {secret}",
+        )
+    timers_sweep()
+
+    assert response.status_code == 200, response.content
+    oncall = oncall_at(schedule=Schedule.objects.get(slug="payments-primary"), at=timezone.now())
+    assert oncall is not None
+    assert Page.objects.filter(recipient=oncall, incident__title__contains="PaymentsDown").exists()

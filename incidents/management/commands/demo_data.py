@@ -2,7 +2,7 @@
 
 import os
 from collections.abc import Callable
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -13,6 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from incidents import services
+from incidents.alerting.models import AlertSource, secret_digest
 from incidents.models import (
     Incident,
     IncidentRole,
@@ -22,6 +23,7 @@ from incidents.models import (
     Team,
     UpdateStatus,
 )
+from incidents.oncall.models import Rotation, RotationParticipant, Schedule
 from portal.auth import MANAGERS, RESPONDERS, VIEWERS
 from portal.models import UserProfile
 
@@ -134,6 +136,15 @@ SERVICES = [
         ],
     },
 ]
+
+
+SCHEDULES = [
+    ("payments-primary", "Payments primary", "payments", ["alice", "bob", "carol"]),
+    ("platform-primary", "Platform primary", "platform", ["dave", "erin"]),
+]
+
+# The demo Alertmanager source's secret, printed by the command. Demo only.
+DEMO_ALERT_SECRET = "demo-alertmanager-secret"  # noqa: S105
 
 
 class Demo:
@@ -423,6 +434,8 @@ class Command(BaseCommand):
         people, created_people = self._people(password)
         self._teams(people)
         self._services()
+        self._schedules(people)
+        source = self._alert_source()
         demo = Demo(people, timezone.now())
         existing = set(
             Incident.objects.filter(title__in=[title for title, _ in INCIDENTS]).values_list(
@@ -442,6 +455,7 @@ class Command(BaseCommand):
             "were already there)."
         )
         self._print_logins(password)
+        self._print_alert_hint(source)
 
     def _people(self, password: str) -> tuple[dict[str, User], int]:
         groups = {group.name: group for group in Group.objects.all()}
@@ -497,6 +511,48 @@ class Command(BaseCommand):
                     ServiceLink(service=service, kind=kind, title=title, url=url, position=i)
                     for i, (kind, title, url) in enumerate(spec["links"])
                 )
+
+    def _schedules(self, people: dict[str, User]) -> None:
+        """Weekly on-call rotations handing over on Mondays at 09:00 in each team's zone."""
+        for slug, name, team_slug, usernames in SCHEDULES:
+            team = Team.objects.get(slug=team_slug)
+            schedule, created = Schedule.objects.get_or_create(
+                slug=slug, defaults={"name": name, "team": team, "time_zone": team.time_zone}
+            )
+            if not created:
+                continue
+            rotation = Rotation.objects.create(
+                schedule=schedule,
+                name="Weekly",
+                shift_length=timedelta(days=7),
+                handoff_time=time(9, 0),
+                start_date=date(2026, 1, 5),  # a Monday
+            )
+            for position, username in enumerate(usernames):
+                RotationParticipant.objects.create(
+                    rotation=rotation, user=people[username], position=position
+                )
+
+    def _alert_source(self) -> AlertSource:
+        """An Alertmanager source for the Payments API whose secret is printed (demo only)."""
+        source, _ = AlertSource.objects.get_or_create(
+            name="Prometheus Alertmanager (demo)",
+            defaults={
+                "kind": AlertSource.Kind.ALERTMANAGER,
+                "default_service": Service.objects.get(slug="payments-api"),
+                # A known secret so the printed command works; real sources get a random one.
+                "secret_digest": secret_digest(DEMO_ALERT_SECRET),
+            },
+        )
+        return source
+
+    def _print_alert_hint(self, source: AlertSource) -> None:
+        url = f"{settings.FIREBREAK_BASE_URL}/hooks/alertmanager/{source.pk}/"
+        self.stdout.write("Send an alert like Alertmanager does (it pages the Payments on-call):")
+        self.stdout.write(
+            f"  curl -H 'Authorization: Bearer {DEMO_ALERT_SECRET}' "
+            f"-H 'Content-Type: application/json' --data @<alertmanager payload.json> {url}\n"
+        )
 
     def _print_logins(self, password: str) -> None:
         self.stdout.write("")
