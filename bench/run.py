@@ -1,14 +1,20 @@
 """Firebreak benchmark: throughput of the hot paths, each against a baseline from the same run.
 
-Prints numbers and ratios; asserts nothing. Uses a throwaway SQLite database in a temporary
-folder, eager tasks and a local-memory cache, so it needs no services and leaves nothing behind.
+Prints numbers and ratios; asserts nothing. The hot paths use a throwaway SQLite database in a
+temporary folder, eager tasks and a local-memory cache, so they need no services and leave nothing
+behind. Then bench/detection.py, in its own process, measures alert ingestion through gunicorn
+and escalation timers fired by a real Celery worker, on PostgreSQL and Redis (each section is
+skipped with a message when what it needs is not running).
 
     make bench                       # or: .venv/bin/python bench/run.py [--incidents 200]
+    .venv/bin/python bench/run.py --skip-detection          # the hot paths only
+    .venv/bin/python bench/run.py --alerts 2000 --timers 200  # options go on to detection.py
 """
 
 import argparse
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -17,6 +23,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKDIR = Path(tempfile.mkdtemp(prefix="firebreak-bench-"))
+# The detection benchmark chooses its own settings: it starts from the environment as it was.
+CALLER_ENV = dict(os.environ)
 os.environ.update(
     {
         "DJANGO_SETTINGS_MODULE": "portal.settings",
@@ -119,11 +127,17 @@ def queries_for(client: Client, url: str) -> int:
     return len(queries)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        epilog="Other options go on to bench/detection.py (see its --help).",
+    )
     parser.add_argument("--incidents", type=int, default=200, help="incidents to declare")
     parser.add_argument("--requests", type=int, default=100, help="requests per page measured")
-    args = parser.parse_args()
+    parser.add_argument(
+        "--skip-detection", action="store_true", help="skip alert ingestion and timers"
+    )
+    args, detection_args = parser.parse_known_args()
 
     responder, service, severity = setup_world()
     client = Client()
@@ -177,10 +191,20 @@ def main() -> None:
     for label, small, large in zip(labels, queries_small, queries_large, strict=True):
         verdict = "constant" if small == large else "GROWS with the number of incidents"
         print(f"  {label:<22} 10 incidents: {small:>3}   {total} incidents: {large:>3}   {verdict}")
+    if args.skip_detection:
+        return 0
+    sys.stdout.flush()
+    detection = subprocess.run(  # noqa: S603 - our own interpreter and script
+        [sys.executable, str(ROOT / "bench" / "detection.py"), *detection_args],
+        env=CALLER_ENV,
+        check=False,
+    )
+    return detection.returncode
 
 
 if __name__ == "__main__":
     try:
-        main()
+        status = main()
     finally:
         shutil.rmtree(WORKDIR, ignore_errors=True)
+    sys.exit(status)
