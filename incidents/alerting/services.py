@@ -126,11 +126,13 @@ def _alertmanager_apply(
     group = _lock_group(source, notification.group_key)
     known = {
         (alert.fingerprint, alert.starts_at): alert
-        for alert in Alert.objects.select_related("incident", "severity").filter(
+        for alert in Alert.objects.select_related("incident", "severity")
+        .filter(
             source=source,
             fingerprint__in={item.fingerprint for item in notification.alerts},
             starts_at__in={item.starts_at for item in notification.alerts},
         )
+        .order_by()  # a lookup, not a listing: skip the model's sort
     }
     to_place: list[Alert] = []
     resolved_unseen: list[Alert] = []

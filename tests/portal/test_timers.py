@@ -150,3 +150,13 @@ def test_the_sweep_task_fires_due_timers(db):
     due("via-task")
     assert timers_sweep_task.delay().get() == 1
     assert fired == ["via-task"]
+
+
+def test_one_sweep_clears_a_backlog_larger_than_a_batch(db):
+    due_at = timezone.now() - timedelta(minutes=5)  # wake-ups lost, say, with a broker restart
+    Timer.objects.bulk_create(
+        Timer(kind="test.record", key=f"backlog-{n}", due_at=due_at) for n in range(250)
+    )
+
+    assert timers.timers_sweep(limit=100) == 250
+    assert len(fired) == 250
