@@ -24,10 +24,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from incidents.models import Incident, IncidentStatus, Source, Team, TimelineEvent
-from incidents.policies import Action, require
+from incidents.policies import Action, can, require
 from incidents.services import timeline_record
 from portal.auth import AnyUser
-from portal.errors import ApplicationError, InvalidInputError
+from portal.errors import ApplicationError, InvalidInputError, PermissionDeniedError
 from portal.models import Timer
 from portal.timers import timer_cancel, timer_handler, timer_schedule
 
@@ -427,3 +427,37 @@ def deliver_page(timer: Timer) -> str:
     page.last_error = ""
     page.save(update_fields=["attempts", "state", "sent_at", "provider_message_id", "last_error"])
     return f"sent {page.channel}"
+
+
+def page_can_mark(*, page: Page, actor: AnyUser) -> bool:
+    """Return whether the actor may say whether a page was actionable (its recipient, the IC)."""
+    if not actor.is_authenticated or not actor.is_active:
+        return False
+    return page.recipient_id == actor.pk or can(actor, Action.ASSIGN_ROLE, page.incident)
+
+
+def page_mark(
+    *,
+    page: Page,
+    actor: AnyUser,
+    actionable: bool | None,
+    needed_manual_action: bool | None,
+) -> Page:
+    """Record whether a page was actionable and needed manual action (for toil metrics).
+
+    None clears an answer. The paged person and the incident's IC (or staff) may answer.
+    """
+    if not page_can_mark(page=page, actor=actor):
+        raise PermissionDeniedError(
+            "Only the person paged, or the incident's Incident Commander, can mark this page."
+        )
+    if actionable is False and needed_manual_action:
+        raise InvalidInputError(
+            "A page that was not actionable can't have needed manual action.",
+            field="needed_manual_action",
+        )
+    Page.objects.filter(pk=page.pk).update(
+        actionable=actionable, needed_manual_action=needed_manual_action
+    )
+    page.actionable, page.needed_manual_action = actionable, needed_manual_action
+    return page

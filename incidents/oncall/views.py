@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
@@ -21,7 +21,7 @@ from portal.errors import ApplicationError, InvalidInputError, PermissionDeniedE
 
 from . import ical, paging, selectors, services
 from .forms import OverrideForm, PageMoreForm
-from .models import Override, Schedule
+from .models import Override, Page, Schedule
 from .policies import can_add_overrides, can_delete_override, can_manage_schedules
 
 DAYS_SHOWN = 14
@@ -214,3 +214,32 @@ def page_more(request: HttpRequest, pk: int) -> HttpResponse:
             people = len({page.recipient_id for page in pages})
             messages.success(request, f"Paged {people} {'person' if people == 1 else 'people'}.")
     return redirect(reverse("incidents:detail", kwargs={"pk": incident.pk}) + "#engagement")
+
+
+ANSWERS = {"yes": True, "no": False, "": None}
+
+
+@require_POST
+@portal_reader
+def page_mark(request: HttpRequest, pk: int) -> HttpResponse:
+    """Record whether a page was actionable and needed manual action."""
+    page = get_object_or_404(Page.objects.select_related("incident"), pk=pk)
+    actionable = request.POST.get("actionable", "")
+    manual = request.POST.get("needed_manual_action", "")
+    if actionable not in ANSWERS or manual not in ANSWERS:
+        messages.error(request, "Answer yes, no, or leave the question open.")
+    else:
+        try:
+            paging.page_mark(
+                page=page,
+                actor=request.user,
+                actionable=ANSWERS[actionable],
+                needed_manual_action=ANSWERS[manual],
+            )
+        except PermissionDeniedError as exc:
+            return forbidden(request, exc.message)
+        except ApplicationError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, "Thanks: the page is marked for the on-call health review.")
+    return redirect(reverse("incidents:detail", kwargs={"pk": page.incident_id}) + "#engagement")

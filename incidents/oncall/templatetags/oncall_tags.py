@@ -9,7 +9,7 @@ from django.utils import timezone
 from incidents.models import Incident
 from incidents.policies import Action, can
 
-from .. import engagement
+from .. import engagement, paging
 from ..forms import PageMoreForm
 
 register = template.Library()
@@ -21,10 +21,13 @@ def incident_engagement(context: template.Context, incident: Incident) -> dict[s
     request = context["request"]
     may_page = incident.is_open and can(request.user, Action.ASSIGN_ROLE, incident)
     next_step = engagement.incident_next_escalation(incident=incident)
+    pages = list(engagement.incident_pages(incident=incident))
+    for page in pages:
+        page.may_mark = paging.page_can_mark(page=page, actor=request.user)  # type: ignore[attr-defined]
     return {
         "incident": incident,
         "engagement": engagement.incident_engagement_get(incident=incident),
-        "pages": list(engagement.incident_pages(incident=incident)),
+        "pages": pages,
         "acknowledger": engagement.incident_acknowledger(incident=incident),
         "next_step": next_step,
         "next_in_seconds": max(0, int((next_step.due_at - timezone.now()).total_seconds()))
