@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from incidents.models import Incident, IncidentStatus, Service, Severity, Source, TimelineEvent
@@ -65,9 +65,43 @@ def alertmanager_ingest(*, source: AlertSource, payload: object) -> IngestResult
     """Ingest an Alertmanager v4 (or Grafana v1) notification: one alert row per episode."""
     notification = parse_alertmanager(payload)
     result = IngestResult()
+    if _count_plain_repeats(source, notification, result):
+        return result
     with transaction.atomic():
         _alertmanager_apply(source, notification, result)
     return result
+
+
+class _NotOnlyRepeats(Exception):
+    pass
+
+
+def _count_plain_repeats(
+    source: AlertSource, notification: AlertmanagerNotification, result: IngestResult
+) -> bool:
+    """Count a delivery whose alerts all still fire as known episodes, in one UPDATE.
+
+    Alertmanager re-sends every group each repeat_interval, so this is most deliveries. Anything
+    else (a new episode, a resolve, a re-fire) returns False with nothing written, and the full
+    path, which locks the group, handles it.
+    """
+    keys = {(item.fingerprint, item.starts_at) for item in notification.alerts}
+    if not keys or any(item.status != FIRING for item in notification.alerts):
+        return False
+    matches = Q()
+    for fingerprint, starts_at in keys:
+        matches |= Q(fingerprint=fingerprint, starts_at=starts_at)
+    try:
+        with transaction.atomic():  # undone unless every alert was a repeat
+            counted = Alert.objects.filter(matches, source=source, status=FIRING).update(
+                last_seen_at=timezone.now(), receive_count=F("receive_count") + 1
+            )
+            if counted != len(keys):
+                raise _NotOnlyRepeats
+    except _NotOnlyRepeats:
+        return False
+    result.repeated += len(notification.alerts)
+    return True
 
 
 def pagerduty_event(*, source: AlertSource, event: object) -> IngestResult:

@@ -65,6 +65,20 @@ class TestFiring:
         assert Incident.objects.count() == 1
         assert Incident.objects.get().timeline.filter(kind="triggered").count() == 1
 
+    def test_a_repeat_that_brings_a_new_alert_counts_each_episode_once(
+        self, send_am, payments_rule
+    ):
+        send_am(firing())
+        both = firing()
+        both["alerts"].append(firing(fingerprint="aaaa000000000001")["alerts"][0])
+
+        send_am(both)
+        send_am(both)
+
+        counts = dict(Alert.objects.values_list("fingerprint", "receive_count"))
+        assert counts == {"440d54076bcd8569": 3, "aaaa000000000001": 2}
+        assert Incident.objects.count() == 1
+
     def test_a_repeat_after_the_ic_resolved_the_incident_does_not_reopen_anything(
         self, send_am, payments_rule, alice
     ):
