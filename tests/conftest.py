@@ -83,3 +83,40 @@ def eager_tasks(request):
     app.conf.task_always_eager = True
     yield
     app.conf.task_always_eager = previous
+
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+@pytest.fixture
+def browser_page(live_server, live_db):
+    """A page in headless Debian Chromium, `page.base_url` pointing at the live test server.
+
+    Skipped where Chromium is missing, except in CI, where the browser tests must run.
+    """
+    import os
+    from pathlib import Path
+
+    from django.db import connections
+
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"CI is set but {CHROMIUM} is missing: the browser tests must run in CI.")
+        pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium package")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    # Playwright's sync API runs an event loop in this thread; the test's ORM calls stay
+    # synchronous and safe here.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        context.set_default_timeout(10_000)
+        page = context.new_page()
+        page.base_url = live_server.url
+        yield page
+        # Inside Playwright's sync API the test's ORM calls get their own connection context:
+        # close what they opened while still in it, so the test database can be dropped.
+        connections.close_all()
+        context.close()
+        browser.close()
