@@ -91,9 +91,16 @@ def _count_plain_repeats(
     matches = Q()
     for fingerprint, starts_at in keys:
         matches |= Q(fingerprint=fingerprint, starts_at=starts_at)
+    repeats = Alert.objects.filter(matches, source=source, status=FIRING)
+    if len(keys) == 1 and not transaction.get_connection().in_atomic_block:
+        # One alert (the usual group): one statement either counts it or writes nothing.
+        if not repeats.update(last_seen_at=timezone.now(), receive_count=F("receive_count") + 1):
+            return False
+        result.repeated += len(notification.alerts)
+        return True
     try:
         with transaction.atomic():  # undone unless every alert was a repeat
-            counted = Alert.objects.filter(matches, source=source, status=FIRING).update(
+            counted = repeats.update(
                 last_seen_at=timezone.now(), receive_count=F("receive_count") + 1
             )
             if counted != len(keys):

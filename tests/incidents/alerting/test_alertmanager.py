@@ -334,3 +334,28 @@ class TestGrafana:
         assert response.status_code == 404
         assert f"/hooks/grafana/{source.pk}/" in response.json()["detail"]
         assert Alert.objects.count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_repeats_outside_a_transaction_count_once_each(live_db, client):
+    """Hooks run in autocommit, where a single-alert repeat is one UPDATE."""
+    from tests.incidents.alerting.conftest import make_source
+
+    service = factories.ServiceFactory(slug="payments-api")
+    source, secret = make_source("alertmanager", default_service=service)
+
+    def send(payload):
+        return client.post(
+            f"/hooks/alertmanager/{source.pk}/",
+            payload,
+            content_type="application/json",
+            HTTP_AUTHORIZATION=f"Bearer {secret}",
+        )
+
+    for _ in range(3):
+        assert send(firing()).status_code == 200
+    assert send(firing(fingerprint="bbbb000000000002")).status_code == 200
+
+    counts = dict(Alert.objects.values_list("fingerprint", "receive_count"))
+    assert counts == {"440d54076bcd8569": 3, "bbbb000000000002": 1}
+    assert Incident.objects.count() == 1
