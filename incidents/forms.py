@@ -102,7 +102,22 @@ class IncidentFilterForm(forms.Form):
         return data
 
 
-class DeclareForm(forms.Form):
+class DescriptionCleaning:
+    """Clean the fields that describe an incident, shared by the declare and edit forms."""
+
+    cleaned_data: dict[str, Any]
+
+    def clean_summary(self) -> str:
+        return _text(self.cleaned_data["summary"])
+
+    def clean_impact(self) -> str:
+        return _text(self.cleaned_data["impact"])
+
+    def clean_regions(self) -> list[str]:
+        return _regions(self.cleaned_data["regions"])
+
+
+class DeclareForm(DescriptionCleaning, forms.Form):
     """Declare an incident."""
 
     title = forms.CharField(max_length=200)
@@ -158,15 +173,6 @@ class DeclareForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.initial.setdefault("commander", user.pk)
         self.fields["impact_started_at"].widget.attrs["max"] = local_input_value(timezone.now())
-
-    def clean_summary(self) -> str:
-        return _text(self.cleaned_data["summary"])
-
-    def clean_impact(self) -> str:
-        return _text(self.cleaned_data["impact"])
-
-    def clean_regions(self) -> list[str]:
-        return _regions(self.cleaned_data["regions"])
 
 
 class IncidentActionForm(forms.Form):
@@ -340,7 +346,7 @@ class NoteForm(IncidentActionForm):
         return occurred_at
 
 
-class DetailsForm(IncidentActionForm):
+class DetailsForm(DescriptionCleaning, IncidentActionForm):
     """Edit the incident's descriptive fields."""
 
     id_prefix = "details"
@@ -380,15 +386,6 @@ class DetailsForm(IncidentActionForm):
         self.fields["impact_started_at"].widget.attrs["max"] = local_input_value(
             incident.detected_at
         )
-
-    def clean_summary(self) -> str:
-        return _text(self.cleaned_data["summary"])
-
-    def clean_impact(self) -> str:
-        return _text(self.cleaned_data["impact"])
-
-    def clean_regions(self) -> list[str]:
-        return _regions(self.cleaned_data["regions"])
 
     def clean_impact_started_at(self) -> datetime | None:
         value = self.cleaned_data["impact_started_at"]
