@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "incidents.apps.IncidentsConfig",
     "incidents.alerting.apps.AlertingConfig",
     "incidents.oncall.apps.OncallConfig",
+    "incidents.statuspage.apps.StatuspageConfig",
     "postmortems.apps.PostmortemsConfig",
 ]
 

@@ -18,4 +18,5 @@ urlpatterns = [
     path("schedules/", include("incidents.oncall.urls")),
     path("hooks/", include("incidents.alerting.hook_urls")),
     path("ack/", include("incidents.oncall.ack_urls")),
+    path("status/", include("incidents.statuspage.public_urls")),
 ]

@@ -1,0 +1,3 @@
+"""Public pages, Statuspage v2 JSON and feeds."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""Subscribe, confirm and unsubscribe."""
+
+urlpatterns: list = []

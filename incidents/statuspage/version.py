@@ -1,0 +1,59 @@
+"""The status version: one counter that every public change bumps.
+
+Public pages and JSON are cached under it and carry it as their ETag, so a publish is visible on
+the next request and an unchanged page answers 304. The database row is the truth; the cache
+holds a copy so that reading the version costs no query.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.core.cache import cache
+from django.db import transaction
+from django.db.models import F
+from django.dispatch import Signal
+from django.utils import timezone
+
+from .models import StatusVersion
+
+CACHE_KEY = "statuspage:version"
+
+# Sent after the commit of every bump (version=Version): caches and snapshots listen to it.
+status_changed = Signal()
+
+
+@dataclass(frozen=True)
+class Version:
+    number: int
+    changed_at: datetime
+
+
+def status_version_current() -> Version:
+    """Return the current status version, from the cache when it has it."""
+    cached = cache.get(CACHE_KEY)
+    if cached is not None:
+        return Version(*cached)
+    row = StatusVersion.objects.filter(pk=1).first()
+    if row is None:
+        row = StatusVersion(pk=1, version=0, changed_at=timezone.now())
+    version = Version(row.version, row.changed_at)
+    cache.set(CACHE_KEY, (version.number, version.changed_at), timeout=None)
+    return version
+
+
+def status_version_bump() -> None:
+    """Bump the version in the caller's transaction; caches and snapshots follow after commit."""
+    now = timezone.now()
+    with transaction.atomic():
+        updated = StatusVersion.objects.filter(pk=1).update(
+            version=F("version") + 1, changed_at=now
+        )
+        if not updated:
+            StatusVersion.objects.get_or_create(pk=1, defaults={"version": 1, "changed_at": now})
+    transaction.on_commit(_after_bump)
+
+
+def _after_bump() -> None:
+    cache.delete(CACHE_KEY)
+    version = status_version_current()
+    status_changed.send(sender=StatusVersion, version=version)
