@@ -1,0 +1,1 @@
+from . import admin_subscriptions  # noqa: F401  (subscriber, delivery and allow-list admin)

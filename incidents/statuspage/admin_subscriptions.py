@@ -1,0 +1,1 @@
+"""Admin for subscribers, their deliveries and the webhook allow-list."""
