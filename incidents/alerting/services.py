@@ -8,12 +8,12 @@ while that incident is open; an alert that fires after its incident was resolved
 
 import logging
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -67,8 +67,31 @@ def alertmanager_ingest(*, source: AlertSource, payload: object) -> IngestResult
     result = IngestResult()
     if _count_plain_repeats(source, notification, result):
         return result
-    with transaction.atomic():
-        _alertmanager_apply(source, notification, result)
+    return _apply_atomically(
+        lambda result: _alertmanager_apply(source, notification, result), IngestResult
+    )
+
+
+def _apply_atomically(
+    apply: Callable[[IngestResult], None], new_result: Callable[[], IngestResult]
+) -> IngestResult:
+    """Apply a delivery in one transaction, once more if a concurrent one stored an episode first.
+
+    Episodes are inserted without a savepoint each (a round trip saved per write); the rare
+    unique conflict with a delivery of another group rolls this one back, and the second run
+    finds the other's row.
+    """
+    for attempt in (1, 2):
+        result = new_result()
+        try:
+            with transaction.atomic():
+                apply(result)
+        except IntegrityError:
+            if attempt == 2:
+                raise
+            logger.info("An episode was stored concurrently; applying the delivery again")
+            continue
+        break
     return result
 
 
@@ -114,27 +137,31 @@ def _count_plain_repeats(
 def pagerduty_event(*, source: AlertSource, event: object) -> IngestResult:
     """Apply a PagerDuty Events API v2 event; unknown keys to acknowledge or resolve are dropped."""
     parsed = parse_pagerduty(event)
-    result = IngestResult(dedup_key=parsed.dedup_key or uuid.uuid4().hex)
-    with transaction.atomic():
+    dedup_key = parsed.dedup_key or uuid.uuid4().hex
+
+    def apply(result: IngestResult) -> None:
         if parsed.action == "trigger":
-            _trigger(source, _pagerduty_fields(parsed, result.dedup_key), result)
+            _trigger(source, _pagerduty_fields(parsed, dedup_key), result)
         elif parsed.action == "acknowledge":
-            _acknowledge_key(source, result.dedup_key, result)
+            _acknowledge_key(source, dedup_key, result)
         else:
-            _resolve_key(source, result.dedup_key, result)
-    return result
+            _resolve_key(source, dedup_key, result)
+
+    return _apply_atomically(apply, lambda: IngestResult(dedup_key=dedup_key))
 
 
 def generic_ingest(*, source: AlertSource, payload: object) -> IngestResult:
     """Ingest a generic alert (title, severity, service, dedup key, details); resolve by key."""
     parsed = parse_generic(payload)
-    result = IngestResult(dedup_key=parsed.dedup_key or uuid.uuid4().hex)
-    with transaction.atomic():
+    dedup_key = parsed.dedup_key or uuid.uuid4().hex
+
+    def apply(result: IngestResult) -> None:
         if parsed.status == "resolved":
-            _resolve_key(source, result.dedup_key, result)
+            _resolve_key(source, dedup_key, result)
         else:
-            _trigger(source, _generic_fields(parsed, result.dedup_key), result)
-    return result
+            _trigger(source, _generic_fields(parsed, dedup_key), result)
+
+    return _apply_atomically(apply, lambda: IngestResult(dedup_key=dedup_key))
 
 
 @dataclass
@@ -199,12 +226,11 @@ def _alertmanager_apply(
                 silence_url=item.silence_url,
                 impact_started_at=item.starts_at,
             )
-            alert, created = _create_episode(source, group, episode, router, now)
+            alert = _create_episode(source, group, episode, router, now)
             known[(item.fingerprint, item.starts_at)] = alert
-            if created:
-                result.created += 1
-                (to_place if item.status == FIRING else resolved_unseen).append(alert)
-                continue
+            result.created += 1
+            (to_place if item.status == FIRING else resolved_unseen).append(alert)
+            continue
         if item.status == FIRING and alert.status == RESOLVED:
             # Alertmanager resolved it (resolve_timeout) and the rule fires on, same start.
             _touch(alert, now, status=FIRING, ends_at=None)
@@ -298,7 +324,7 @@ def _trigger(source: AlertSource, episode: _Episode, result: IngestResult) -> No
         )
         result.repeated += 1
         return
-    alert, _ = _create_episode(source, group, episode, Router(source), now)
+    alert = _create_episode(source, group, episode, Router(source), now)
     result.created += 1
     opened = _place_firing(group, [alert], now, sender=source.name)
     if opened is not None:
@@ -345,11 +371,30 @@ def _resolve_key(source: AlertSource, dedup_key: str, result: IngestResult) -> N
 
 
 def _lock_group(source: AlertSource, key: str) -> AlertGroup:
-    """Return the sender's group, created on first sight, locked until the transaction ends."""
-    group, _ = AlertGroup.objects.select_for_update().get_or_create(
-        source=source, key_digest=secret_digest(key), defaults={"key": key}
+    """Return the sender's group, created on first sight, locked until the transaction ends.
+
+    One upsert does both: inserting the row, or (on conflict) updating it, takes its row lock
+    on PostgreSQL, and SQLite's write transaction holds the whole database anyway.
+    """
+    table = AlertGroup._meta.db_table
+    digest = secret_digest(key)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (source_id, key, key_digest, created_at)"  # noqa: S608 (model table)
+            " VALUES (%s, %s, %s, %s)"
+            " ON CONFLICT (source_id, key_digest) DO UPDATE SET key_digest = EXCLUDED.key_digest"
+            " RETURNING id, incident_id, created_at",
+            [source.pk, key, digest, timezone.now()],
+        )
+        group_id, incident_id, created_at = cursor.fetchone()
+    return AlertGroup(
+        id=group_id,
+        source=source,
+        key=key,
+        key_digest=digest,
+        incident_id=incident_id,
+        created_at=created_at,
     )
-    return group
 
 
 def _open_alert(source: AlertSource, dedup_key: str) -> Alert | None:
@@ -373,43 +418,35 @@ def _open_alert_locked(source: AlertSource, dedup_key: str) -> Alert | None:
 
 def _create_episode(
     source: AlertSource, group: AlertGroup, episode: _Episode, router: Router, now: datetime
-) -> tuple[Alert, bool]:
-    """Store a new episode, routed; if another group stored it first, return that row."""
+) -> Alert:
+    """Store a new episode, routed (IntegrityError if a concurrent delivery stored it first)."""
     route = router.route(
         labels=episode.labels,
         severity_label=episode.severity_label,
         service_name=episode.service_name,
     )
-    try:
-        with transaction.atomic():
-            alert = Alert.objects.create(
-                source=source,
-                group=group,
-                fingerprint=episode.fingerprint,
-                starts_at=episode.starts_at,
-                ends_at=episode.ends_at,
-                status=episode.status,
-                title=episode.title or "Alert",
-                summary=episode.summary,
-                labels=episode.labels,
-                annotations=episode.annotations,
-                details=episode.details,
-                generator_url=episode.generator_url,
-                dashboard_url=episode.dashboard_url,
-                panel_url=episode.panel_url,
-                silence_url=episode.silence_url,
-                first_seen_at=now,
-                last_seen_at=now,
-                **_route_fields(route, episode),
-            )
-    except IntegrityError:
-        # The same fingerprint arrived in another group of the same source at the same time.
-        alert = Alert.objects.select_related("incident").get(
-            source=source, fingerprint=episode.fingerprint, starts_at=episode.starts_at
-        )
-        return alert, False
+    alert = Alert.objects.create(
+        source=source,
+        group=group,
+        fingerprint=episode.fingerprint,
+        starts_at=episode.starts_at,
+        ends_at=episode.ends_at,
+        status=episode.status,
+        title=episode.title or "Alert",
+        summary=episode.summary,
+        labels=episode.labels,
+        annotations=episode.annotations,
+        details=episode.details,
+        generator_url=episode.generator_url,
+        dashboard_url=episode.dashboard_url,
+        panel_url=episode.panel_url,
+        silence_url=episode.silence_url,
+        first_seen_at=now,
+        last_seen_at=now,
+        **_route_fields(route, episode),
+    )
     alert._impact_started_at = episode.impact_started_at  # type: ignore[attr-defined]
-    return alert, True
+    return alert
 
 
 def _route_fields(route: Route, episode: _Episode) -> dict[str, Any]:

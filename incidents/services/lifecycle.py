@@ -113,6 +113,13 @@ def _paging_tasks() -> ModuleType:
     return tasks
 
 
+def _status_page_reminders() -> ModuleType:
+    """Return the status page's initial-update reminder (imported late: it imports services)."""
+    from incidents.statuspage import reminders
+
+    return reminders
+
+
 def _bridge_url_for(incident: Incident) -> str:
     template = settings.FIREBREAK_BRIDGE_URL_TEMPLATE
     return template.format(number=incident.pk, reference=incident.reference) if template else ""
@@ -181,7 +188,7 @@ def incident_declare(
         if not incident.bridge_url and settings.FIREBREAK_BRIDGE_URL_TEMPLATE:
             incident.bridge_url = _bridge_url_for(incident)
             incident.save(update_fields=["bridge_url"])
-        incident.services.set(service_list)
+        incident.services.add(*service_list)
         timeline_record(
             incident=incident,
             kind=TimelineEvent.Kind.DECLARED,
@@ -209,6 +216,7 @@ def incident_declare(
             message=f"{_name(commander)} is Incident Commander",
             data={"role": IncidentRole.COMMANDER, "user": commander.get_username()},
         )
+        _status_page_reminders().initial_update_reminder_schedule(incident=incident)
         transaction.on_commit(lambda: _paging_tasks().incident_engage_task.delay(incident.pk))
     return incident
 
@@ -227,7 +235,8 @@ def incident_trigger(
     """Open an incident from an alert: it waits in triggered until someone acknowledges it."""
     at = at or timezone.now()
     service_list = list(services)
-    with transaction.atomic():
+    # All or nothing with the caller's ingestion; no savepoint of its own (a round trip less).
+    with transaction.atomic(savepoint=False):
         incident = Incident.objects.create(
             title=title.strip()[:200] or "Untitled alert",
             summary=summary,
@@ -242,7 +251,7 @@ def incident_trigger(
         if settings.FIREBREAK_BRIDGE_URL_TEMPLATE:
             incident.bridge_url = _bridge_url_for(incident)
             incident.save(update_fields=["bridge_url"])
-        incident.services.set(service_list)
+        incident.services.add(*service_list)
         timeline_record(
             incident=incident,
             kind=TimelineEvent.Kind.TRIGGERED,
@@ -253,6 +262,7 @@ def incident_trigger(
             message=f"Triggered {severity.code}: {incident.title}",
             data={"severity": severity.code},
         )
+        _status_page_reminders().initial_update_reminder_schedule(incident=incident)
         transaction.on_commit(lambda: _paging_tasks().incident_engage_task.delay(incident.pk))
     return incident
 
@@ -400,6 +410,7 @@ def incident_resolve(
             message=message.strip(),
         )
         _paging().incident_escalation_cancel(incident=incident)
+        _status_page_reminders().initial_update_reminder_cancel(incident=incident)
     return incident
 
 
@@ -516,6 +527,8 @@ def incident_change_severity(
             + (f": {reason.strip()}" if reason.strip() else ""),
         )
         _paging().incident_escalation_replan(incident=incident)
+        if severity.is_more_severe_than(old):
+            _status_page_reminders().initial_update_reminder_schedule(incident=incident, since=at)
     return incident
 
 

@@ -100,3 +100,34 @@ def test_simultaneous_pagerduty_triggers_with_one_key_are_one_alert(live_db, slo
     assert errors == []
     assert Alert.objects.get().receive_count == 3
     assert Incident.objects.count() == 1
+
+
+def test_one_episode_arriving_in_two_groups_at_once_is_stored_once(live_db, monkeypatch):
+    """Alertmanager may route one alert to two receivers (two groupKeys) at the same moment."""
+    payments = factories.ServiceFactory(name="Payments", slug="payments")
+    RoutingRule.objects.create(name="p", match_labels={"service": "payments"}, service=payments)
+    source, _ = make_source(AlertSource.Kind.ALERTMANAGER, "am")
+    real_create = services._create_episode
+
+    def slow_create(*args, **kwargs):
+        alert = real_create(*args, **kwargs)
+        time.sleep(0.3)  # both deliveries have looked up the episode and found nothing
+        return alert
+
+    monkeypatch.setattr(services, "_create_episode", slow_create)
+    first, second = firing(), firing()
+    second["groupKey"] = '{}/{team="payments"}:{alertname="PaymentsAPIHighErrorRate"}'
+    results = []
+
+    errors = run_together(
+        [
+            lambda p=p: results.append(services.alertmanager_ingest(source=source, payload=p))
+            for p in (first, second)
+        ]
+    )
+
+    assert errors == []
+    episode = Alert.objects.get()
+    assert episode.receive_count == 2
+    assert sorted((r.created, r.repeated) for r in results) == [(0, 1), (1, 0)]
+    assert Incident.objects.count() == 1
