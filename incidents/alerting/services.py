@@ -111,16 +111,16 @@ def _count_plain_repeats(
     keys = {(item.fingerprint, item.starts_at) for item in notification.alerts}
     if not keys or any(item.status != FIRING for item in notification.alerts):
         return False
+    if len(keys) == 1 and not transaction.get_connection().in_atomic_block:
+        # One alert (the usual group): one statement either counts it or writes nothing.
+        if not _count_one_repeat(source, *next(iter(keys))):
+            return False
+        result.repeated += len(notification.alerts)
+        return True
     matches = Q()
     for fingerprint, starts_at in keys:
         matches |= Q(fingerprint=fingerprint, starts_at=starts_at)
     repeats = Alert.objects.filter(matches, source=source, status=FIRING)
-    if len(keys) == 1 and not transaction.get_connection().in_atomic_block:
-        # One alert (the usual group): one statement either counts it or writes nothing.
-        if not repeats.update(last_seen_at=timezone.now(), receive_count=F("receive_count") + 1):
-            return False
-        result.repeated += len(notification.alerts)
-        return True
     try:
         with transaction.atomic():  # undone unless every alert was a repeat
             counted = repeats.update(
@@ -132,6 +132,23 @@ def _count_plain_repeats(
         return False
     result.repeated += len(notification.alerts)
     return True
+
+
+def _count_one_repeat(source: AlertSource, fingerprint: str, starts_at: datetime) -> bool:
+    """Count a repeat of one firing episode; False when there is no such episode.
+
+    The hottest statement of ingestion, written out: building it through the ORM cost more
+    than running it.
+    """
+    at = connection.ops.adapt_datetimefield_value  # what the ORM stores (SQLite: naive UTC)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {Alert._meta.db_table}"  # noqa: S608 (model table)
+            " SET last_seen_at = %s, receive_count = receive_count + 1"
+            " WHERE source_id = %s AND fingerprint = %s AND starts_at = %s AND status = %s",
+            [at(timezone.now()), source.pk, fingerprint, at(starts_at), FIRING],
+        )
+        return cursor.rowcount > 0
 
 
 def pagerduty_event(*, source: AlertSource, event: object) -> IngestResult:
