@@ -19,6 +19,7 @@ from portal.auth import is_staff
 
 from . import selectors
 from .models import (
+    CompanyHoliday,
     Incident,
     RoleAssignment,
     Service,
@@ -110,6 +111,22 @@ class TeamAdmin(StaffAdminMixin, admin.ModelAdmin):
 
 # Links are typed without a scheme now and then; assume https, as browsers do.
 URL_FIELDS: dict[type[models.Field], dict[str, Any]] = {models.URLField: {"assume_scheme": "https"}}
+
+
+@admin.register(CompanyHoliday)
+class CompanyHolidayAdmin(StaffAdminMixin, admin.ModelAdmin):
+    list_display = ("date", "name", "team_names")
+    list_filter = ("teams",)
+    date_hierarchy = "date"
+    filter_horizontal = ("teams",)
+    search_fields = ("name",)
+
+    @admin.display(description="teams")
+    def team_names(self, holiday: CompanyHoliday) -> str:
+        return ", ".join(team.name for team in holiday.teams.all()) or "every team"
+
+    def get_queryset(self, request: HttpRequest) -> Any:
+        return super().get_queryset(request).prefetch_related("teams")
 
 
 class ServiceLinkInline(StaffAdminMixin, admin.TabularInline):

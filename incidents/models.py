@@ -94,6 +94,20 @@ class Team(TimeStampedModel):
             raise ValidationError({"business_day_end": "Business hours must end after they start."})
 
 
+class CompanyHoliday(models.Model):
+    """A day the company does not work, beyond public holidays; no teams means every team."""
+
+    date = models.DateField(db_index=True)
+    name = models.CharField(max_length=100)
+    teams = models.ManyToManyField(Team, blank=True, related_name="company_holidays")
+
+    class Meta:
+        ordering = ["date"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.date:%Y-%m-%d})"
+
+
 class Service(TimeStampedModel):
     """Something that can break, owned by one team."""
 

@@ -1,7 +1,8 @@
 """A team's business hours: its time zone, working days, daily hours and public holidays.
 
 "Business hours" and "business days" are always the owning team's (DESIGN.md). Public holidays
-come from the `holidays` package for the team's country and subdivision.
+come from the `holidays` package for the team's country and subdivision; company holidays are
+kept in the admin, for every team or for some.
 """
 
 from datetime import UTC, date, datetime, time, timedelta
@@ -9,8 +10,9 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 import holidays
+from django.db.models import Q
 
-from incidents.models import Team
+from incidents.models import CompanyHoliday, Team
 
 # Far more than any real calendar needs to reach its next working day.
 SEARCH_LIMIT_DAYS = 400
@@ -22,10 +24,17 @@ def _holiday_calendar(country: str, subdivision: str, year: int) -> holidays.Hol
 
 
 def is_holiday(*, team: Team, day: date) -> bool:
-    """Return whether the day is a public holiday where the team works."""
-    if not team.holiday_country:
-        return False
-    return day in _holiday_calendar(team.holiday_country, team.holiday_subdivision, day.year)
+    """Return whether the day is a public holiday where the team works, or a company holiday."""
+    if team.holiday_country and day in _holiday_calendar(
+        team.holiday_country, team.holiday_subdivision, day.year
+    ):
+        return True
+    # Kept in the admin and edited at any time, so read fresh.
+    return (
+        CompanyHoliday.objects.filter(date=day)
+        .filter(Q(teams__isnull=True) | Q(teams=team))
+        .exists()
+    )
 
 
 def is_business_day(*, team: Team, day: date) -> bool:

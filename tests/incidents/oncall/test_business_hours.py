@@ -5,6 +5,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from incidents.models import CompanyHoliday
 from incidents.oncall.business_hours import (
     add_business_days,
     is_business_day,
@@ -126,3 +127,17 @@ class TestBusinessDays:
     def test_five_business_days_later(self, team):
         assert add_business_days(team=team, day=date(2026, 3, 2), days=5) == date(2026, 3, 9)
         assert add_business_days(team=team, day=date(2026, 12, 21), days=5) == date(2026, 12, 29)
+
+
+class TestCompanyHolidays:
+    def test_a_company_holiday_for_every_team_is_not_a_business_day(self, team):
+        CompanyHoliday.objects.create(date=date(2026, 12, 24), name="Christmas Eve")
+        assert not is_business_day(team=team, day=date(2026, 12, 24))
+        assert add_business_days(team=team, day=date(2026, 12, 23), days=1) == date(2026, 12, 28)
+
+    def test_a_company_holiday_of_another_team_is_a_working_day_here(self, team):
+        other = factories.TeamFactory(slug="platform", name="Platform")
+        holiday = CompanyHoliday.objects.create(date=date(2026, 12, 24), name="Offsite")
+        holiday.teams.add(other)
+        assert is_business_day(team=team, day=date(2026, 12, 24))
+        assert not is_business_day(team=other, day=date(2026, 12, 24))
