@@ -4,22 +4,31 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('incidents', '0004_timeline_alert_kind'),
+        ("incidents", "0004_timeline_alert_kind"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='CompanyHoliday',
+            name="CompanyHoliday",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('date', models.DateField(db_index=True)),
-                ('name', models.CharField(max_length=100)),
-                ('teams', models.ManyToManyField(blank=True, related_name='company_holidays', to='incidents.team')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("date", models.DateField(db_index=True)),
+                ("name", models.CharField(max_length=100)),
+                (
+                    "teams",
+                    models.ManyToManyField(
+                        blank=True, related_name="company_holidays", to="incidents.team"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['date'],
+                "ordering": ["date"],
             },
         ),
     ]

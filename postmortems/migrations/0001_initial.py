@@ -6,112 +6,284 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('incidents', '0005_company_holidays'),
+        ("incidents", "0005_company_holidays"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Postmortem',
+            name="Postmortem",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('status', models.CharField(choices=[('draft', 'Draft'), ('in_review', 'In review'), ('published', 'Published')], default='draft', max_length=12)),
-                ('required', models.BooleanField(default=False, help_text="The incident's peak severity requires a postmortem.")),
-                ('created_automatically', models.BooleanField(default=False)),
-                ('due_at', models.DateTimeField(blank=True, null=True)),
-                ('summary', models.TextField(blank=True, help_text='Markdown.')),
-                ('users_affected', models.CharField(blank=True, max_length=200)),
-                ('requests_failed', models.CharField(blank=True, max_length=200)),
-                ('revenue_impact', models.CharField(blank=True, max_length=200)),
-                ('root_cause', models.TextField(blank=True)),
-                ('contributing_factors', models.TextField(blank=True)),
-                ('what_went_well', models.TextField(blank=True)),
-                ('public_summary', models.TextField(blank=True, help_text='Optional; published to the status page when the incident was public.')),
-                ('review_meeting_at', models.DateTimeField(blank=True, null=True)),
-                ('review_meeting_scheduled_at', models.DateTimeField(blank=True, null=True)),
-                ('review_meeting_sequence', models.PositiveIntegerField(default=0, help_text='iCalendar SEQUENCE: bumped on every reschedule.')),
-                ('submitted_at', models.DateTimeField(blank=True, null=True)),
-                ('published_at', models.DateTimeField(blank=True, null=True)),
-                ('authors', models.ManyToManyField(blank=True, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('incident', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='postmortem', to='incidents.incident')),
-                ('published_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('review_meeting_attendees', models.ManyToManyField(blank=True, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("draft", "Draft"),
+                            ("in_review", "In review"),
+                            ("published", "Published"),
+                        ],
+                        default="draft",
+                        max_length=12,
+                    ),
+                ),
+                (
+                    "required",
+                    models.BooleanField(
+                        default=False,
+                        help_text="The incident's peak severity requires a postmortem.",
+                    ),
+                ),
+                ("created_automatically", models.BooleanField(default=False)),
+                ("due_at", models.DateTimeField(blank=True, null=True)),
+                ("summary", models.TextField(blank=True, help_text="Markdown.")),
+                ("users_affected", models.CharField(blank=True, max_length=200)),
+                ("requests_failed", models.CharField(blank=True, max_length=200)),
+                ("revenue_impact", models.CharField(blank=True, max_length=200)),
+                ("root_cause", models.TextField(blank=True)),
+                ("contributing_factors", models.TextField(blank=True)),
+                ("what_went_well", models.TextField(blank=True)),
+                (
+                    "public_summary",
+                    models.TextField(
+                        blank=True,
+                        help_text="Optional; published to the status page when the incident was public.",
+                    ),
+                ),
+                ("review_meeting_at", models.DateTimeField(blank=True, null=True)),
+                ("review_meeting_scheduled_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "review_meeting_sequence",
+                    models.PositiveIntegerField(
+                        default=0, help_text="iCalendar SEQUENCE: bumped on every reschedule."
+                    ),
+                ),
+                ("submitted_at", models.DateTimeField(blank=True, null=True)),
+                ("published_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "authors",
+                    models.ManyToManyField(
+                        blank=True, related_name="+", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
+                (
+                    "incident",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="postmortem",
+                        to="incidents.incident",
+                    ),
+                ),
+                (
+                    "published_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "review_meeting_attendees",
+                    models.ManyToManyField(
+                        blank=True, related_name="+", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='ActionItem',
+            name="ActionItem",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('title', models.CharField(max_length=200)),
-                ('description', models.TextField(blank=True, help_text='Markdown.')),
-                ('due_date', models.DateField(blank=True, null=True)),
-                ('priority', models.CharField(choices=[('P1', 'P1'), ('P2', 'P2'), ('P3', 'P3'), ('P4', 'P4')], default='P3', max_length=2)),
-                ('status', models.CharField(choices=[('open', 'Open'), ('in_progress', 'In progress'), ('done', 'Done'), ('wont_do', "Won't do")], default='open', max_length=12)),
-                ('tracker_url', models.URLField(blank=True, help_text='Jira or Linear issue.', max_length=500)),
-                ('completed_at', models.DateTimeField(blank=True, null=True)),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('incident', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='action_items', to='incidents.incident')),
-                ('owner', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='action_items', to=settings.AUTH_USER_MODEL)),
-                ('postmortem', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='action_items', to='postmortems.postmortem')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("title", models.CharField(max_length=200)),
+                ("description", models.TextField(blank=True, help_text="Markdown.")),
+                ("due_date", models.DateField(blank=True, null=True)),
+                (
+                    "priority",
+                    models.CharField(
+                        choices=[("P1", "P1"), ("P2", "P2"), ("P3", "P3"), ("P4", "P4")],
+                        default="P3",
+                        max_length=2,
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("open", "Open"),
+                            ("in_progress", "In progress"),
+                            ("done", "Done"),
+                            ("wont_do", "Won't do"),
+                        ],
+                        default="open",
+                        max_length=12,
+                    ),
+                ),
+                (
+                    "tracker_url",
+                    models.URLField(blank=True, help_text="Jira or Linear issue.", max_length=500),
+                ),
+                ("completed_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "incident",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="action_items",
+                        to="incidents.incident",
+                    ),
+                ),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="action_items",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "postmortem",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="action_items",
+                        to="postmortems.postmortem",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['due_date', 'priority', 'id'],
+                "ordering": ["due_date", "priority", "id"],
             },
         ),
         migrations.CreateModel(
-            name='PostmortemTimelineRow',
+            name="PostmortemTimelineRow",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('hidden', models.BooleanField(default=False)),
-                ('annotation', models.TextField(blank=True)),
-                ('event', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='incidents.timelineevent')),
-                ('postmortem', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='rows', to='postmortems.postmortem')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("hidden", models.BooleanField(default=False)),
+                ("annotation", models.TextField(blank=True)),
+                (
+                    "event",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="incidents.timelineevent",
+                    ),
+                ),
+                (
+                    "postmortem",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="rows",
+                        to="postmortems.postmortem",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['event__occurred_at', 'event_id'],
+                "ordering": ["event__occurred_at", "event_id"],
             },
         ),
         migrations.CreateModel(
-            name='Review',
+            name="Review",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('decision', models.CharField(choices=[('pending', 'Pending'), ('approved', 'Approved'), ('changes_requested', 'Changes requested')], default='pending', max_length=20)),
-                ('comment', models.TextField(blank=True)),
-                ('requested_at', models.DateTimeField(auto_now_add=True)),
-                ('decided_at', models.DateTimeField(blank=True, null=True)),
-                ('postmortem', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='reviews', to='postmortems.postmortem')),
-                ('reviewer', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "decision",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("approved", "Approved"),
+                            ("changes_requested", "Changes requested"),
+                        ],
+                        default="pending",
+                        max_length=20,
+                    ),
+                ),
+                ("comment", models.TextField(blank=True)),
+                ("requested_at", models.DateTimeField(auto_now_add=True)),
+                ("decided_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "postmortem",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="reviews",
+                        to="postmortems.postmortem",
+                    ),
+                ),
+                (
+                    "reviewer",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
         ),
         migrations.AddIndex(
-            model_name='postmortem',
-            index=models.Index(fields=['status', 'due_at'], name='postmortems_status_5c6f1d_idx'),
+            model_name="postmortem",
+            index=models.Index(fields=["status", "due_at"], name="postmortems_status_5c6f1d_idx"),
         ),
         migrations.AddIndex(
-            model_name='actionitem',
-            index=models.Index(fields=['status', 'due_date'], name='postmortems_status_57577a_idx'),
+            model_name="actionitem",
+            index=models.Index(fields=["status", "due_date"], name="postmortems_status_57577a_idx"),
         ),
         migrations.AddIndex(
-            model_name='actionitem',
-            index=models.Index(fields=['owner', 'status'], name='postmortems_owner_i_b8508a_idx'),
+            model_name="actionitem",
+            index=models.Index(fields=["owner", "status"], name="postmortems_owner_i_b8508a_idx"),
         ),
         migrations.AddConstraint(
-            model_name='postmortemtimelinerow',
-            constraint=models.UniqueConstraint(fields=('postmortem', 'event'), name='one_row_per_event'),
+            model_name="postmortemtimelinerow",
+            constraint=models.UniqueConstraint(
+                fields=("postmortem", "event"), name="one_row_per_event"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='review',
-            constraint=models.UniqueConstraint(fields=('postmortem', 'reviewer'), name='one_review_per_person'),
+            model_name="review",
+            constraint=models.UniqueConstraint(
+                fields=("postmortem", "reviewer"), name="one_review_per_person"
+            ),
         ),
     ]
