@@ -258,6 +258,13 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 FIREBREAK_ACK_LINK_MAX_AGE_SECONDS = env.int("FIREBREAK_ACK_LINK_MAX_AGE_SECONDS", default=3600)
 # How long a worker's claim on a due timer holds; a claim whose worker died expires after it.
 FIREBREAK_TIMER_LEASE_SECONDS = env.int("FIREBREAK_TIMER_LEASE_SECONDS", default=60)
+# Postmortems: due this many business days after resolution; approvals needed to publish.
+FIREBREAK_POSTMORTEM_DUE_BUSINESS_DAYS = env.int(
+    "FIREBREAK_POSTMORTEM_DUE_BUSINESS_DAYS", default=5
+)
+FIREBREAK_POSTMORTEM_APPROVALS_REQUIRED = env.int(
+    "FIREBREAK_POSTMORTEM_APPROVALS_REQUIRED", default=1
+)
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     # Timers are rows; this sweep fires whatever is due, whatever happened to its wake-up.
     "timers-sweep": {

@@ -19,4 +19,5 @@ urlpatterns = [
     path("hooks/", include("incidents.alerting.hook_urls")),
     path("ack/", include("incidents.oncall.ack_urls")),
     path("status/", include("incidents.statuspage.public_urls")),
+    path("postmortems/", include("postmortems.urls")),
 ]

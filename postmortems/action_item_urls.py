@@ -1,0 +1,3 @@
+"""Action item pages."""
+
+urlpatterns: list = []

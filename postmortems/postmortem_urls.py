@@ -1,0 +1,3 @@
+"""Postmortem pages."""
+
+urlpatterns: list = []
