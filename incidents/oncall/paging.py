@@ -28,10 +28,10 @@ from incidents.policies import Action, can, require
 from incidents.services import timeline_record
 from portal.auth import AnyUser
 from portal.errors import ApplicationError, InvalidInputError, PermissionDeniedError
+from portal.integrations import page_delivery as delivery
 from portal.models import Timer
 from portal.timers import timer_cancel, timer_handler, timer_schedule
 
-from . import delivery
 from .acks import ack_url
 from .business_hours import add_business_days, is_business_time, next_business_start
 from .escalation import PlanTarget, escalation_plan, notify_targets, recipients

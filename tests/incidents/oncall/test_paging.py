@@ -7,7 +7,6 @@ import pytest
 from django.core import mail
 from django.db import transaction
 
-from incidents.oncall import delivery
 from incidents.oncall.models import ContactMethod, EscalationPolicy, EscalationStep, Page
 from incidents.oncall.paging import (
     incident_engage,
@@ -22,6 +21,7 @@ from incidents.services import (
     incident_resolve,
 )
 from portal.errors import PermissionDeniedError
+from portal.integrations import page_delivery as delivery
 from portal.models import Timer
 from tests import factories
 
