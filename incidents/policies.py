@@ -23,6 +23,7 @@ class Action(StrEnum):
     RESOLVE = "resolve"
     REOPEN = "reopen"
     CLOSE = "close"
+    PUBLISH_PUBLIC_UPDATE = "publish_public_update"
 
 
 # Any responder may do these on any incident.
@@ -89,6 +90,15 @@ def can(user: AnyUser, action: Action, incident: Incident | None = None) -> bool
         if commander_id is None:
             return is_responder(user)
         return commander_id == user.pk
+    if action == Action.PUBLISH_PUBLIC_UPDATE:
+        # What the public reads is the IC's and the Communicator's call, never any responder's.
+        if incident is None:
+            return False
+        holders = current_holder_ids(incident)
+        return user.pk in (
+            holders.get(IncidentRole.COMMANDER),
+            holders.get(IncidentRole.COMMUNICATOR),
+        )
     return False
 
 
@@ -108,6 +118,7 @@ PHRASES = {
     Action.RESOLVE: "resolve it",
     Action.REOPEN: "reopen it",
     Action.CLOSE: "close it",
+    Action.PUBLISH_PUBLIC_UPDATE: "publish to the status page",
 }
 
 
@@ -124,6 +135,11 @@ def require(user: AnyUser, action: Action, incident: Incident | None = None) -> 
         else:
             who = "Incident Commander (or staff)"
         raise PermissionDeniedError(f"Only {incident.reference}'s {who} may {phrase}.")
+    if action == Action.PUBLISH_PUBLIC_UPDATE:
+        whose = f"{incident.reference}'s " if incident is not None else "the "
+        raise PermissionDeniedError(
+            f"Only {whose}Incident Commander or Communicator (or staff) may {phrase}."
+        )
     if action == Action.READ:
         raise PermissionDeniedError("Your account is not in a group that may read incidents.")
     raise PermissionDeniedError(f"Only responders may {phrase}.")

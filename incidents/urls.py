@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from . import views
 
@@ -24,4 +24,5 @@ urlpatterns = [
     path("<int:pk>/status-updates/", views.incident_status_update, name="status_update"),
     path("<int:pk>/notes/", views.incident_note_add, name="note_add"),
     path("<int:pk>/details/", views.incident_edit_details, name="edit_details"),
+    path("<int:pk>/public-updates/", include("incidents.statuspage.urls")),
 ]

@@ -66,6 +66,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so it can answer /status/ from the snapshot whatever fails below it.
+    "incidents.statuspage.middleware.StatusSnapshotFallbackMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -258,6 +260,22 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 FIREBREAK_ACK_LINK_MAX_AGE_SECONDS = env.int("FIREBREAK_ACK_LINK_MAX_AGE_SECONDS", default=3600)
 # How long a worker's claim on a due timer holds; a claim whose worker died expires after it.
 FIREBREAK_TIMER_LEASE_SECONDS = env.int("FIREBREAK_TIMER_LEASE_SECONDS", default=60)
+# The public status page is also written here as static files after every change, and served
+# from here while the database or cache is down ("" turns it off; tests turn it on per test).
+FIREBREAK_STATUS_SNAPSHOT_DIR = env.str(
+    "FIREBREAK_STATUS_SNAPSHOT_DIR", default="" if TESTING else str(VAR_DIR / "status-snapshot")
+)
+# Status page subscriptions: a webhook subscriber failing this many deliveries in a row is
+# disabled; subscribe forms are rate limited per client address and per subscribed address.
+FIREBREAK_WEBHOOK_MAX_FAILURES = env.int("FIREBREAK_WEBHOOK_MAX_FAILURES", default=10)
+FIREBREAK_SUBSCRIBE_LIMIT_PER_IP_PER_HOUR = env.int(
+    "FIREBREAK_SUBSCRIBE_LIMIT_PER_IP_PER_HOUR", default=10
+)
+FIREBREAK_SUBSCRIBE_LIMIT_PER_ADDRESS_PER_DAY = env.int(
+    "FIREBREAK_SUBSCRIBE_LIMIT_PER_ADDRESS_PER_DAY", default=3
+)
+# Reverse proxies in front of the portal whose X-Forwarded-For entries are trusted (0: none).
+FIREBREAK_TRUSTED_PROXY_HOPS = env.int("FIREBREAK_TRUSTED_PROXY_HOPS", default=0)
 # Postmortems: due this many business days after resolution; approvals needed to publish.
 FIREBREAK_POSTMORTEM_DUE_BUSINESS_DAYS = env.int(
     "FIREBREAK_POSTMORTEM_DUE_BUSINESS_DAYS", default=5
@@ -271,6 +289,13 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "portal.tasks.timers_sweep_task",
         "schedule": env.float("FIREBREAK_TIMER_SWEEP_SECONDS", default=10.0),
         "options": {"expires": 30},
+    },
+    # Turns the next 36 hours of postmortem and action-item reminders (and the weekly digest)
+    # into timers, keyed per item, kind and local day, so a duplicate run schedules nothing new.
+    "postmortems-reminders-plan": {
+        "task": "postmortems.tasks.reminders_plan_task",
+        "schedule": env.float("FIREBREAK_REMINDER_PLAN_SECONDS", default=3600.0),
+        "options": {"expires": 1800},
     },
 }
 CELERY_TIMEZONE = "UTC"

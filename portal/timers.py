@@ -74,7 +74,11 @@ def timer_schedule(
     if due_at - timezone.now() <= WAKE_UP_WITHIN:
         from portal.tasks import timer_fire_task
 
-        transaction.on_commit(lambda: timer_fire_task.apply_async((timer.pk,), eta=due_at))
+        # Only a wake-up: should the broker be down, the sweep fires the timer, so the caller's
+        # committed work must not fail over it.
+        transaction.on_commit(
+            lambda: timer_fire_task.apply_async((timer.pk,), eta=due_at), robust=True
+        )
     return timer
 
 

@@ -17,6 +17,8 @@ from django.utils import timezone
 from .models import StatusVersion
 
 CACHE_KEY = "statuspage:version"
+# How long a process trusts the cached version without reading the row again.
+CACHE_SECONDS = 30
 
 # Sent after the commit of every bump (version=Version): caches and snapshots listen to it.
 status_changed = Signal()
@@ -37,7 +39,9 @@ def status_version_current() -> Version:
     if row is None:
         row = StatusVersion(pk=1, version=0, changed_at=timezone.now())
     version = Version(row.version, row.changed_at)
-    cache.set(CACHE_KEY, (version.number, version.changed_at), timeout=None)
+    # `add`, not `set`: a reader that read the row just before a bump must not overwrite the
+    # newer value the bump stores; the timeout heals a bump whose process died after commit.
+    cache.add(CACHE_KEY, (version.number, version.changed_at), timeout=CACHE_SECONDS)
     return version
 
 
@@ -54,6 +58,7 @@ def status_version_bump() -> None:
 
 
 def _after_bump() -> None:
-    cache.delete(CACHE_KEY)
-    version = status_version_current()
+    row = StatusVersion.objects.get(pk=1)
+    version = Version(row.version, row.changed_at)
+    cache.set(CACHE_KEY, (version.number, version.changed_at), timeout=CACHE_SECONDS)
     status_changed.send(sender=StatusVersion, version=version)

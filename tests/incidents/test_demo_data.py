@@ -229,3 +229,18 @@ def test_the_printed_alert_command_pages_the_payments_oncall(
     oncall = oncall_at(schedule=Schedule.objects.get(slug="payments-primary"), at=timezone.now())
     assert oncall is not None
     assert Page.objects.filter(recipient=oncall, incident__title__contains="PaymentsDown").exists()
+
+
+def test_the_public_status_page_shows_the_open_incident_and_the_maintenance(client):
+    load()
+
+    page = client.get("/status/").content.decode()
+    summary = client.get("/status/api/v2/summary.json").json()
+
+    assert "Slow checkout in Europe" in page
+    assert "Database upgrade" in page
+    assert "Checkout latency above 2 s" not in page  # the internal title stays internal
+    assert summary["status"]["indicator"] == "minor"
+    statuses = {c["name"]: c["status"] for c in summary["components"] if not c["group"]}
+    assert statuses["Checkout"] == "degraded_performance"
+    assert statuses["Sign-in"] == "operational"

@@ -38,6 +38,8 @@ MATRIX = {
     Action.REOPEN: "         .     .    .     .     ✓     ✓    .    ✓",
     # The lifecycle table: "resolved → closed: IC or manager".
     Action.CLOSE: "          .     .    .     .     ✓     ✓    ✓    ✓",
+    # "publish a public update: IC, Communicator" — never any responder, even without an IC.
+    Action.PUBLISH_PUBLIC_UPDATE: ". .    .     .     .     ✓    .    ✓",
 }
 
 

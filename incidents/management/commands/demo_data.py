@@ -24,6 +24,8 @@ from incidents.models import (
     UpdateStatus,
 )
 from incidents.oncall.models import Rotation, RotationParticipant, Schedule
+from incidents.statuspage.models import Component, ComponentGroup
+from incidents.statuspage.services import maintenance_schedule, public_update_publish
 from portal.auth import MANAGERS, RESPONDERS, VIEWERS
 from portal.models import UserProfile
 
@@ -40,6 +42,24 @@ PEOPLE = [
     ("dave", "Dave", "Diaz", RESPONDERS, "America/New_York", "responder, Platform on-call"),
     ("erin", "Erin", "Evans", RESPONDERS, "America/Chicago", "responder, Platform"),
     ("vera", "Vera", "Viewer", VIEWERS, "Europe/Paris", "viewer: reads incidents"),
+]
+
+# The public status page's components (groups of name, description, internal services).
+COMPONENTS = [
+    (
+        "Payments",
+        [
+            ("Checkout", "Buying from the shop, in the browser and the apps.", ["checkout"]),
+            ("Card payments", "Paying by card, and refunds.", ["payments-api"]),
+        ],
+    ),
+    (
+        "Platform",
+        [
+            ("Website and apps", "Reaching the shop at all.", ["ingress"]),
+            ("Sign-in", "Logging in and accounts.", ["identity"]),
+        ],
+    ),
 ]
 
 TEAMS = [
@@ -308,6 +328,21 @@ def checkout_latency(demo: Demo) -> None:
         next_action="Checking the database connection pool of checkout.",
         at=demo.ago(minutes=35),
     )
+    # Bob, its IC, told customers too: the incident shows on /status/.
+    checkout = Component.objects.filter(services=demo.services["checkout"]).first()
+    public_update_publish(
+        incident=incident,
+        actor=p["bob"],
+        name="Slow checkout in Europe",
+        status="investigating",
+        impact="minor",
+        body=(
+            "We are currently investigating reports of slow checkout for customers in Europe.\n"
+            "Our team has been alerted and is actively working on a resolution.\n"
+            "We will provide an update in 30 minutes or sooner."
+        ),
+        component_statuses={checkout: "degraded_performance"} if checkout else None,
+    )
 
 
 def ingress_restarts(demo: Demo) -> None:
@@ -435,6 +470,7 @@ class Command(BaseCommand):
         self._teams(people)
         self._services()
         self._schedules(people)
+        self._status_page(people)
         source = self._alert_source()
         demo = Demo(people, timezone.now())
         existing = set(
@@ -511,6 +547,30 @@ class Command(BaseCommand):
                     ServiceLink(service=service, kind=kind, title=title, url=url, position=i)
                     for i, (kind, title, url) in enumerate(spec["links"])
                 )
+
+    def _status_page(self, people: dict[str, User]) -> None:
+        """Components for the public page, and a maintenance next week (once)."""
+        if Component.objects.exists():
+            return
+        services_by_slug = {service.slug: service for service in Service.objects.all()}
+        for position, (group_name, components) in enumerate(COMPONENTS):
+            group = ComponentGroup.objects.create(name=group_name, position=position)
+            for index, (name, description, slugs) in enumerate(components):
+                component = Component.objects.create(
+                    name=name, description=description, group=group, position=index
+                )
+                component.services.set(services_by_slug[slug] for slug in slugs)
+        start = (timezone.now() + timedelta(days=6)).replace(
+            hour=2, minute=0, second=0, microsecond=0
+        )
+        maintenance_schedule(
+            name="Database upgrade",
+            body="We are upgrading the payments database. Payments may be slow for a few minutes.",
+            scheduled_for=start,
+            scheduled_until=start + timedelta(hours=1),
+            components=list(Component.objects.filter(name__in=["Card payments", "Checkout"])),
+            actor=people["admin"],
+        )
 
     def _schedules(self, people: dict[str, User]) -> None:
         """Weekly on-call rotations handing over on Mondays at 09:00 in each team's zone."""

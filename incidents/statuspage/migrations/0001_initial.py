@@ -8,221 +8,651 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('incidents', '0004_timeline_alert_kind'),
+        ("incidents", "0004_timeline_alert_kind"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ComponentGroup',
+            name="ComponentGroup",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('public_id', models.CharField(default=incidents.statuspage.models.public_id, editable=False, max_length=12, unique=True)),
-                ('name', models.CharField(max_length=100)),
-                ('description', models.TextField(blank=True)),
-                ('position', models.PositiveSmallIntegerField(default=0)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "public_id",
+                    models.CharField(
+                        default=incidents.statuspage.models.public_id,
+                        editable=False,
+                        max_length=12,
+                        unique=True,
+                    ),
+                ),
+                ("name", models.CharField(max_length=100)),
+                ("description", models.TextField(blank=True)),
+                ("position", models.PositiveSmallIntegerField(default=0)),
             ],
             options={
-                'ordering': ['position', 'name'],
+                "ordering": ["position", "name"],
             },
         ),
         migrations.CreateModel(
-            name='PageSettings',
+            name="PageSettings",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('public_id', models.CharField(default=incidents.statuspage.models.public_id, editable=False, max_length=12, unique=True)),
-                ('name', models.CharField(default='Firebreak status', max_length=100)),
-                ('url', models.URLField(blank=True, help_text='The public address of the status page, if known.', max_length=300)),
-                ('home_url', models.URLField(blank=True, help_text="Your product's home page.", max_length=300)),
-                ('logo_url', models.CharField(blank=True, help_text='A same-origin path or URL of the logo image.', max_length=300)),
-                ('support_url', models.URLField(blank=True, max_length=300)),
-                ('time_zone', models.CharField(default='UTC', max_length=64, validators=[portal.models.validate_time_zone])),
-                ('partial_outage_weight', models.DecimalField(decimal_places=2, default=0.3, help_text='How much of a minute in partial outage counts as down in the uptime bars.', max_digits=3)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "public_id",
+                    models.CharField(
+                        default=incidents.statuspage.models.public_id,
+                        editable=False,
+                        max_length=12,
+                        unique=True,
+                    ),
+                ),
+                ("name", models.CharField(default="Firebreak status", max_length=100)),
+                (
+                    "url",
+                    models.URLField(
+                        blank=True,
+                        help_text="The public address of the status page, if known.",
+                        max_length=300,
+                    ),
+                ),
+                (
+                    "home_url",
+                    models.URLField(
+                        blank=True, help_text="Your product's home page.", max_length=300
+                    ),
+                ),
+                (
+                    "logo_url",
+                    models.CharField(
+                        blank=True,
+                        help_text="A same-origin path or URL of the logo image.",
+                        max_length=300,
+                    ),
+                ),
+                ("support_url", models.URLField(blank=True, max_length=300)),
+                (
+                    "time_zone",
+                    models.CharField(
+                        default="UTC", max_length=64, validators=[portal.models.validate_time_zone]
+                    ),
+                ),
+                (
+                    "partial_outage_weight",
+                    models.DecimalField(
+                        decimal_places=2,
+                        default=0.3,
+                        help_text="How much of a minute in partial outage counts as down in the uptime bars.",
+                        max_digits=3,
+                    ),
+                ),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'verbose_name': 'status page settings',
-                'verbose_name_plural': 'status page settings',
+                "verbose_name": "status page settings",
+                "verbose_name_plural": "status page settings",
             },
         ),
         migrations.CreateModel(
-            name='StatusVersion',
+            name="StatusVersion",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('version', models.PositiveBigIntegerField(default=0)),
-                ('changed_at', models.DateTimeField()),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("version", models.PositiveBigIntegerField(default=0)),
+                ("changed_at", models.DateTimeField()),
             ],
         ),
         migrations.CreateModel(
-            name='UpdateTemplate',
+            name="UpdateTemplate",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('initial', 'Initial update'), ('update', 'Mid-incident update'), ('resolution', 'Resolution')], max_length=20, unique=True)),
-                ('status', models.CharField(choices=[('investigating', 'Investigating'), ('identified', 'Identified'), ('monitoring', 'Monitoring'), ('resolved', 'Resolved'), ('postmortem', 'Postmortem')], help_text='The public status this template is for.', max_length=20)),
-                ('body', models.TextField()),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("initial", "Initial update"),
+                            ("update", "Mid-incident update"),
+                            ("resolution", "Resolution"),
+                        ],
+                        max_length=20,
+                        unique=True,
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("investigating", "Investigating"),
+                            ("identified", "Identified"),
+                            ("monitoring", "Monitoring"),
+                            ("resolved", "Resolved"),
+                            ("postmortem", "Postmortem"),
+                        ],
+                        help_text="The public status this template is for.",
+                        max_length=20,
+                    ),
+                ),
+                ("body", models.TextField()),
             ],
             options={
-                'ordering': ['id'],
+                "ordering": ["id"],
             },
         ),
         migrations.CreateModel(
-            name='WebhookAllowedNetwork',
+            name="WebhookAllowedNetwork",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('network', models.CharField(help_text='A CIDR (10.1.0.0/16) or an exact host name.', max_length=100, unique=True)),
-                ('note', models.CharField(blank=True, max_length=200)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "network",
+                    models.CharField(
+                        help_text="A CIDR (10.1.0.0/16) or an exact host name.",
+                        max_length=100,
+                        unique=True,
+                    ),
+                ),
+                ("note", models.CharField(blank=True, max_length=200)),
             ],
         ),
         migrations.CreateModel(
-            name='Component',
+            name="Component",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('public_id', models.CharField(default=incidents.statuspage.models.public_id, editable=False, max_length=12, unique=True)),
-                ('name', models.CharField(max_length=100)),
-                ('description', models.TextField(blank=True)),
-                ('position', models.PositiveSmallIntegerField(default=0)),
-                ('status', models.CharField(choices=[('operational', 'Operational'), ('degraded_performance', 'Degraded performance'), ('partial_outage', 'Partial outage'), ('major_outage', 'Major outage'), ('under_maintenance', 'Under maintenance')], default='operational', max_length=30)),
-                ('showcase', models.BooleanField(default=True, help_text='Show it (with uptime) on the page.')),
-                ('only_show_if_degraded', models.BooleanField(default=False)),
-                ('start_date', models.DateField(blank=True, help_text='Uptime is counted from this day (default: creation).', null=True)),
-                ('services', models.ManyToManyField(blank=True, help_text='Internal services behind it.', related_name='components', to='incidents.service')),
-                ('group', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='components', to='statuspage.componentgroup')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "public_id",
+                    models.CharField(
+                        default=incidents.statuspage.models.public_id,
+                        editable=False,
+                        max_length=12,
+                        unique=True,
+                    ),
+                ),
+                ("name", models.CharField(max_length=100)),
+                ("description", models.TextField(blank=True)),
+                ("position", models.PositiveSmallIntegerField(default=0)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("operational", "Operational"),
+                            ("degraded_performance", "Degraded performance"),
+                            ("partial_outage", "Partial outage"),
+                            ("major_outage", "Major outage"),
+                            ("under_maintenance", "Under maintenance"),
+                        ],
+                        default="operational",
+                        max_length=30,
+                    ),
+                ),
+                (
+                    "showcase",
+                    models.BooleanField(
+                        default=True, help_text="Show it (with uptime) on the page."
+                    ),
+                ),
+                ("only_show_if_degraded", models.BooleanField(default=False)),
+                (
+                    "start_date",
+                    models.DateField(
+                        blank=True,
+                        help_text="Uptime is counted from this day (default: creation).",
+                        null=True,
+                    ),
+                ),
+                (
+                    "services",
+                    models.ManyToManyField(
+                        blank=True,
+                        help_text="Internal services behind it.",
+                        related_name="components",
+                        to="incidents.service",
+                    ),
+                ),
+                (
+                    "group",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="components",
+                        to="statuspage.componentgroup",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['position', 'name'],
+                "ordering": ["position", "name"],
             },
         ),
         migrations.CreateModel(
-            name='PublicIncident',
+            name="PublicIncident",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('public_id', models.CharField(default=incidents.statuspage.models.public_id, editable=False, max_length=12, unique=True)),
-                ('kind', models.CharField(choices=[('incident', 'Incident'), ('maintenance', 'Scheduled maintenance')], default='incident', max_length=12)),
-                ('name', models.CharField(help_text='The public title, written for customers.', max_length=200)),
-                ('status', models.CharField(choices=[('investigating', 'Investigating'), ('identified', 'Identified'), ('monitoring', 'Monitoring'), ('resolved', 'Resolved'), ('postmortem', 'Postmortem'), ('scheduled', 'Scheduled'), ('in_progress', 'In progress'), ('verifying', 'Verifying'), ('completed', 'Completed')], max_length=20)),
-                ('impact', models.CharField(choices=[('none', 'None'), ('minor', 'Minor'), ('major', 'Major'), ('critical', 'Critical')], default='none', max_length=10)),
-                ('started_at', models.DateTimeField()),
-                ('monitoring_at', models.DateTimeField(blank=True, null=True)),
-                ('resolved_at', models.DateTimeField(blank=True, null=True)),
-                ('scheduled_for', models.DateTimeField(blank=True, null=True)),
-                ('scheduled_until', models.DateTimeField(blank=True, null=True)),
-                ('auto_transition', models.BooleanField(default=True, help_text='Start and complete the maintenance on time by itself.')),
-                ('remind_subscribers_before', models.DurationField(blank=True, help_text='Notify subscribers this long before it starts.', null=True)),
-                ('components', models.ManyToManyField(blank=True, related_name='public_incidents', to='statuspage.component')),
-                ('incident', models.OneToOneField(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='public_incident', to='incidents.incident')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "public_id",
+                    models.CharField(
+                        default=incidents.statuspage.models.public_id,
+                        editable=False,
+                        max_length=12,
+                        unique=True,
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("incident", "Incident"),
+                            ("maintenance", "Scheduled maintenance"),
+                        ],
+                        default="incident",
+                        max_length=12,
+                    ),
+                ),
+                (
+                    "name",
+                    models.CharField(
+                        help_text="The public title, written for customers.", max_length=200
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("investigating", "Investigating"),
+                            ("identified", "Identified"),
+                            ("monitoring", "Monitoring"),
+                            ("resolved", "Resolved"),
+                            ("postmortem", "Postmortem"),
+                            ("scheduled", "Scheduled"),
+                            ("in_progress", "In progress"),
+                            ("verifying", "Verifying"),
+                            ("completed", "Completed"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "impact",
+                    models.CharField(
+                        choices=[
+                            ("none", "None"),
+                            ("minor", "Minor"),
+                            ("major", "Major"),
+                            ("critical", "Critical"),
+                        ],
+                        default="none",
+                        max_length=10,
+                    ),
+                ),
+                ("started_at", models.DateTimeField()),
+                ("monitoring_at", models.DateTimeField(blank=True, null=True)),
+                ("resolved_at", models.DateTimeField(blank=True, null=True)),
+                ("scheduled_for", models.DateTimeField(blank=True, null=True)),
+                ("scheduled_until", models.DateTimeField(blank=True, null=True)),
+                (
+                    "auto_transition",
+                    models.BooleanField(
+                        default=True,
+                        help_text="Start and complete the maintenance on time by itself.",
+                    ),
+                ),
+                (
+                    "remind_subscribers_before",
+                    models.DurationField(
+                        blank=True,
+                        help_text="Notify subscribers this long before it starts.",
+                        null=True,
+                    ),
+                ),
+                (
+                    "components",
+                    models.ManyToManyField(
+                        blank=True, related_name="public_incidents", to="statuspage.component"
+                    ),
+                ),
+                (
+                    "incident",
+                    models.OneToOneField(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="public_incident",
+                        to="incidents.incident",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-started_at', '-id'],
+                "ordering": ["-started_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='ComponentStatusChange',
+            name="ComponentStatusChange",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('old_status', models.CharField(blank=True, choices=[('operational', 'Operational'), ('degraded_performance', 'Degraded performance'), ('partial_outage', 'Partial outage'), ('major_outage', 'Major outage'), ('under_maintenance', 'Under maintenance')], max_length=30)),
-                ('new_status', models.CharField(choices=[('operational', 'Operational'), ('degraded_performance', 'Degraded performance'), ('partial_outage', 'Partial outage'), ('major_outage', 'Major outage'), ('under_maintenance', 'Under maintenance')], max_length=30)),
-                ('changed_at', models.DateTimeField(db_index=True)),
-                ('component', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='history', to='statuspage.component')),
-                ('public_incident', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='statuspage.publicincident')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "old_status",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("operational", "Operational"),
+                            ("degraded_performance", "Degraded performance"),
+                            ("partial_outage", "Partial outage"),
+                            ("major_outage", "Major outage"),
+                            ("under_maintenance", "Under maintenance"),
+                        ],
+                        max_length=30,
+                    ),
+                ),
+                (
+                    "new_status",
+                    models.CharField(
+                        choices=[
+                            ("operational", "Operational"),
+                            ("degraded_performance", "Degraded performance"),
+                            ("partial_outage", "Partial outage"),
+                            ("major_outage", "Major outage"),
+                            ("under_maintenance", "Under maintenance"),
+                        ],
+                        max_length=30,
+                    ),
+                ),
+                ("changed_at", models.DateTimeField(db_index=True)),
+                (
+                    "component",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="history",
+                        to="statuspage.component",
+                    ),
+                ),
+                (
+                    "public_incident",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="statuspage.publicincident",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['changed_at', 'id'],
+                "ordering": ["changed_at", "id"],
             },
         ),
         migrations.CreateModel(
-            name='PublicUpdate',
+            name="PublicUpdate",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('public_id', models.CharField(default=incidents.statuspage.models.public_id, editable=False, max_length=12, unique=True)),
-                ('status', models.CharField(choices=[('investigating', 'Investigating'), ('identified', 'Identified'), ('monitoring', 'Monitoring'), ('resolved', 'Resolved'), ('postmortem', 'Postmortem'), ('scheduled', 'Scheduled'), ('in_progress', 'In progress'), ('verifying', 'Verifying'), ('completed', 'Completed')], max_length=20)),
-                ('body', models.TextField()),
-                ('display_at', models.DateTimeField()),
-                ('deliver_notifications', models.BooleanField(default=True)),
-                ('public_incident', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='updates', to='statuspage.publicincident')),
-                ('published_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "public_id",
+                    models.CharField(
+                        default=incidents.statuspage.models.public_id,
+                        editable=False,
+                        max_length=12,
+                        unique=True,
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("investigating", "Investigating"),
+                            ("identified", "Identified"),
+                            ("monitoring", "Monitoring"),
+                            ("resolved", "Resolved"),
+                            ("postmortem", "Postmortem"),
+                            ("scheduled", "Scheduled"),
+                            ("in_progress", "In progress"),
+                            ("verifying", "Verifying"),
+                            ("completed", "Completed"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("body", models.TextField()),
+                ("display_at", models.DateTimeField()),
+                ("deliver_notifications", models.BooleanField(default=True)),
+                (
+                    "public_incident",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="updates",
+                        to="statuspage.publicincident",
+                    ),
+                ),
+                (
+                    "published_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-display_at', '-id'],
+                "ordering": ["-display_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='AffectedComponent',
+            name="AffectedComponent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('old_status', models.CharField(choices=[('operational', 'Operational'), ('degraded_performance', 'Degraded performance'), ('partial_outage', 'Partial outage'), ('major_outage', 'Major outage'), ('under_maintenance', 'Under maintenance')], max_length=30)),
-                ('new_status', models.CharField(choices=[('operational', 'Operational'), ('degraded_performance', 'Degraded performance'), ('partial_outage', 'Partial outage'), ('major_outage', 'Major outage'), ('under_maintenance', 'Under maintenance')], max_length=30)),
-                ('component', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='statuspage.component')),
-                ('update', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='affected_components', to='statuspage.publicupdate')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "old_status",
+                    models.CharField(
+                        choices=[
+                            ("operational", "Operational"),
+                            ("degraded_performance", "Degraded performance"),
+                            ("partial_outage", "Partial outage"),
+                            ("major_outage", "Major outage"),
+                            ("under_maintenance", "Under maintenance"),
+                        ],
+                        max_length=30,
+                    ),
+                ),
+                (
+                    "new_status",
+                    models.CharField(
+                        choices=[
+                            ("operational", "Operational"),
+                            ("degraded_performance", "Degraded performance"),
+                            ("partial_outage", "Partial outage"),
+                            ("major_outage", "Major outage"),
+                            ("under_maintenance", "Under maintenance"),
+                        ],
+                        max_length=30,
+                    ),
+                ),
+                (
+                    "component",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="statuspage.component",
+                    ),
+                ),
+                (
+                    "update",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="affected_components",
+                        to="statuspage.publicupdate",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Subscriber',
+            name="Subscriber",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('kind', models.CharField(choices=[('email', 'Email'), ('webhook', 'Webhook')], max_length=10)),
-                ('email', models.EmailField(blank=True, max_length=254)),
-                ('url', models.URLField(blank=True, max_length=500)),
-                ('signing_secret', models.CharField(blank=True, max_length=100)),
-                ('token', models.CharField(default=incidents.statuspage.models.subscriber_token, editable=False, max_length=64, unique=True)),
-                ('confirmed_at', models.DateTimeField(blank=True, null=True)),
-                ('unsubscribed_at', models.DateTimeField(blank=True, null=True)),
-                ('consecutive_failures', models.PositiveIntegerField(default=0)),
-                ('disabled_at', models.DateTimeField(blank=True, null=True)),
-                ('disabled_reason', models.CharField(blank=True, max_length=200)),
-                ('components', models.ManyToManyField(blank=True, help_text='Empty means all.', related_name='subscribers', to='statuspage.component')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("email", "Email"), ("webhook", "Webhook")], max_length=10
+                    ),
+                ),
+                ("email", models.EmailField(blank=True, max_length=254)),
+                ("url", models.URLField(blank=True, max_length=500)),
+                ("signing_secret", models.CharField(blank=True, max_length=100)),
+                (
+                    "token",
+                    models.CharField(
+                        default=incidents.statuspage.models.subscriber_token,
+                        editable=False,
+                        max_length=64,
+                        unique=True,
+                    ),
+                ),
+                ("confirmed_at", models.DateTimeField(blank=True, null=True)),
+                ("unsubscribed_at", models.DateTimeField(blank=True, null=True)),
+                ("consecutive_failures", models.PositiveIntegerField(default=0)),
+                ("disabled_at", models.DateTimeField(blank=True, null=True)),
+                ("disabled_reason", models.CharField(blank=True, max_length=200)),
+                (
+                    "components",
+                    models.ManyToManyField(
+                        blank=True,
+                        help_text="Empty means all.",
+                        related_name="subscribers",
+                        to="statuspage.component",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Delivery',
+            name="Delivery",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('event_key', models.CharField(max_length=80)),
-                ('payload', models.JSONField()),
-                ('state', models.CharField(choices=[('pending', 'Pending'), ('sent', 'Sent'), ('failed', 'Failed')], default='pending', max_length=10)),
-                ('attempts', models.PositiveSmallIntegerField(default=0)),
-                ('last_error', models.CharField(blank=True, max_length=300)),
-                ('next_attempt_at', models.DateTimeField(blank=True, null=True)),
-                ('sent_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('subscriber', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='deliveries', to='statuspage.subscriber')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("event_key", models.CharField(max_length=80)),
+                ("payload", models.JSONField()),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[("pending", "Pending"), ("sent", "Sent"), ("failed", "Failed")],
+                        default="pending",
+                        max_length=10,
+                    ),
+                ),
+                ("attempts", models.PositiveSmallIntegerField(default=0)),
+                ("last_error", models.CharField(blank=True, max_length=300)),
+                ("next_attempt_at", models.DateTimeField(blank=True, null=True)),
+                ("sent_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "subscriber",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="deliveries",
+                        to="statuspage.subscriber",
+                    ),
+                ),
             ],
         ),
         migrations.AddIndex(
-            model_name='publicincident',
-            index=models.Index(fields=['kind', 'status'], name='statuspage__kind_ddeb54_idx'),
+            model_name="publicincident",
+            index=models.Index(fields=["kind", "status"], name="statuspage__kind_ddeb54_idx"),
         ),
         migrations.AddIndex(
-            model_name='publicincident',
-            index=models.Index(fields=['-started_at'], name='statuspage__started_1fe8e8_idx'),
+            model_name="publicincident",
+            index=models.Index(fields=["-started_at"], name="statuspage__started_1fe8e8_idx"),
         ),
         migrations.AddIndex(
-            model_name='componentstatuschange',
-            index=models.Index(fields=['component', 'changed_at'], name='statuspage__compone_2d706f_idx'),
+            model_name="componentstatuschange",
+            index=models.Index(
+                fields=["component", "changed_at"], name="statuspage__compone_2d706f_idx"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='affectedcomponent',
-            constraint=models.UniqueConstraint(fields=('update', 'component'), name='one_change_per_update'),
+            model_name="affectedcomponent",
+            constraint=models.UniqueConstraint(
+                fields=("update", "component"), name="one_change_per_update"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='subscriber',
-            constraint=models.UniqueConstraint(condition=models.Q(('kind', 'email'), ('unsubscribed_at__isnull', True)), fields=('email',), name='one_active_subscription_per_email'),
+            model_name="subscriber",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("kind", "email"), ("unsubscribed_at__isnull", True)),
+                fields=("email",),
+                name="one_active_subscription_per_email",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='delivery',
-            constraint=models.UniqueConstraint(fields=('subscriber', 'event_key'), name='one_delivery_per_event'),
+            model_name="delivery",
+            constraint=models.UniqueConstraint(
+                fields=("subscriber", "event_key"), name="one_delivery_per_event"
+            ),
         ),
     ]

@@ -1,0 +1,30 @@
+"""Background work of the status page: the subscriber fan-out (on the `default` queue)."""
+
+from portal.celery import firebreak_task
+
+from .subscriptions import (
+    delivery_attempt,
+    delivery_send,
+    subscriber_confirmation_send,
+    subscribers_notify,
+)
+
+
+@firebreak_task()
+def subscribers_notify_task(event_key: str) -> int:
+    """Create and send the deliveries of a public change to its subscribers (safe to run twice)."""
+    return subscribers_notify(event_key=event_key)
+
+
+@firebreak_task()
+def delivery_send_task(delivery_id: int, attempt: int | None = None) -> str:
+    """Send one delivery: its next attempt, or the attempt a retry timer already claimed."""
+    if attempt is None:
+        return delivery_send(delivery_id=delivery_id)
+    return delivery_attempt(delivery_id=delivery_id, attempt=attempt)
+
+
+@firebreak_task()
+def subscriber_confirmation_send_task(subscriber_id: int) -> str:
+    """Mail the confirmation link of a new email subscription (safe to run twice)."""
+    return subscriber_confirmation_send(subscriber_id=subscriber_id)
