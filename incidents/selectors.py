@@ -150,7 +150,7 @@ def incident_allowed_actions(*, user: AnyUser, incident: Incident) -> AllowedAct
         and can(user, Action.RESOLVE, incident),
         reopen=incident.status == IncidentStatus.RESOLVED and can(user, Action.REOPEN, incident),
         close=transition_allowed(incident, IncidentStatus.CLOSED)
-        and not incident.peak_severity.postmortem_required
+        and not _postmortem_close_blocker(incident)
         and can(user, Action.CLOSE, incident),
         change_severity=not closed and can(user, Action.CHANGE_SEVERITY, incident),
         assign_role=not closed and can(user, Action.ASSIGN_ROLE, incident),
@@ -187,3 +187,18 @@ def responder_choices() -> QuerySet:
         .distinct()
         .order_by("username")
     )
+
+
+def _postmortem_close_blocker(incident: Incident) -> str:
+    """Return why a required postmortem still holds the incident open ("" when none does)."""
+    if not incident.peak_severity.postmortem_required:
+        return ""
+    # Imported here: the postmortems app builds on this one.
+    from postmortems.selectors import postmortem_close_blocker
+
+    return postmortem_close_blocker(incident=incident)
+
+
+def incident_close_blocker(*, incident: Incident) -> str:
+    """Return why the incident cannot be closed for its postmortem, or "" when it can."""
+    return _postmortem_close_blocker(incident)

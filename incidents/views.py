@@ -221,7 +221,7 @@ def _render_detail(
     commander = selectors.incident_commander(incident)
     close_waits_for_postmortem = (
         incident.status == IncidentStatus.RESOLVED
-        and incident.peak_severity.postmortem_required
+        and bool(selectors.incident_close_blocker(incident=incident))
         and can(request.user, Action.CLOSE, incident)
     )
     context = {

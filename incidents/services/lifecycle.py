@@ -120,6 +120,19 @@ def _status_page_reminders() -> ModuleType:
     return reminders
 
 
+def _postmortems() -> ModuleType:
+    """Return the postmortem services (imported late: the postmortems app builds on incidents)."""
+    from postmortems.services import postmortems
+
+    return postmortems
+
+
+def _postmortem_selectors() -> ModuleType:
+    from postmortems import selectors
+
+    return selectors
+
+
 def _bridge_url_for(incident: Incident) -> str:
     template = settings.FIREBREAK_BRIDGE_URL_TEMPLATE
     return template.format(number=incident.pk, reference=incident.reference) if template else ""
@@ -411,6 +424,9 @@ def incident_resolve(
         )
         _paging().incident_escalation_cancel(incident=incident)
         _status_page_reminders().initial_update_reminder_cancel(incident=incident)
+        # The peak severity decides whether a postmortem is required; an existing one (also
+        # one started by hand) gets its due date from this resolution.
+        _postmortems().postmortem_incident_resolved(incident=incident, actor=actor)
     return incident
 
 
@@ -451,6 +467,7 @@ def incident_reopen(
             to_value=S.INVESTIGATING,
             message=reason.strip(),
         )
+        _postmortems().postmortem_incident_reopened(incident=incident)
         transaction.on_commit(lambda: _paging_tasks().incident_engage_task.delay(incident.pk))
     return incident
 
@@ -462,20 +479,20 @@ def incident_close(
     source: str = Source.WEB,
     at: datetime | None = None,
 ) -> Incident:
-    """Close a resolved incident once no postmortem is outstanding."""
+    """Close a resolved incident once no postmortem is outstanding.
+
+    No postmortem is outstanding when the peak severity requires none, or when the required
+    postmortem is published.
+    """
     require(actor, Action.CLOSE, incident)
     with transaction.atomic():
         incident = _lock(incident)
         if incident.status == S.CLOSED:
             return incident
         _check_transition(incident, S.CLOSED)
-        if incident.peak_severity.postmortem_required:
-            raise TransitionNotAllowed(
-                f"{incident.reference} peaked at {incident.peak_severity.code}, which requires a "
-                "postmortem: close it once the postmortem is published.",
-                incident=incident,
-                requested=S.CLOSED,
-            )
+        blocker = _postmortem_selectors().postmortem_close_blocker(incident=incident)
+        if blocker:
+            raise TransitionNotAllowed(blocker, incident=incident, requested=S.CLOSED)
         at = at or timezone.now()
         incident.closed_at = at
         _move(

@@ -586,6 +586,21 @@ class TestLifecycleActions:
         )
         assert "You can read this incident" not in text
 
+    def test_once_the_postmortem_is_published_the_ic_is_offered_close(self, logged_in, alice):
+        from postmortems.models import Postmortem
+
+        incident = factories.declared(alice, "P1")
+        incident_resolve(incident=incident, actor=alice)
+        assert url("close", incident) not in page_text(
+            logged_in(alice).get(url("detail", incident))
+        )
+        Postmortem.objects.filter(incident=incident).update(status="published")
+
+        text = page_text(logged_in(alice).get(url("detail", incident)))
+
+        assert url("close", incident) in text
+        assert "Close this incident once its postmortem is published" not in text
+
     def test_change_severity(self, logged_in, alice):
         incident = factories.declared(alice, "P2")
         response = logged_in(alice).post(

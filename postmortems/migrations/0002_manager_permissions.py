@@ -1,0 +1,46 @@
+"""Managers track action items (add, change) and postmortems and reviews in the back-office."""
+
+from django.contrib.auth.management import create_permissions
+from django.db import migrations
+
+MANAGER_PERMISSIONS = [
+    "view_actionitem",
+    "add_actionitem",
+    "change_actionitem",
+    "view_postmortem",
+    "change_postmortem",
+    "view_review",
+    "change_review",
+]
+
+
+def grant(apps, schema_editor):
+    # Permissions are normally created after all migrations ran; create this app's now.
+    app_config = apps.get_app_config("postmortems")
+    previous = getattr(app_config, "models_module", None)
+    app_config.models_module = previous or True  # a migration state's app stub has none
+    create_permissions(app_config, apps=apps, verbosity=0)
+    app_config.models_module = previous
+    group = apps.get_model("auth", "Group").objects.get(name="managers")
+    permission_model = apps.get_model("auth", "Permission")
+    group.permissions.add(
+        *permission_model.objects.filter(
+            content_type__app_label="postmortems", codename__in=MANAGER_PERMISSIONS
+        )
+    )
+
+
+def revoke(apps, schema_editor):
+    group = apps.get_model("auth", "Group").objects.filter(name="managers").first()
+    if group:
+        group.permissions.remove(
+            *group.permissions.filter(
+                content_type__app_label="postmortems", codename__in=MANAGER_PERMISSIONS
+            )
+        )
+
+
+class Migration(migrations.Migration):
+    dependencies = [("postmortems", "0001_initial"), ("portal", "0002_groups")]
+
+    operations = [migrations.RunPython(grant, revoke)]
