@@ -59,10 +59,13 @@ def timer_schedule(
     key: str,
     due_at: datetime,
     payload: dict[str, Any] | None = None,
+    precise: bool = True,
 ) -> Timer:
     """Schedule a timer once: scheduling the same key again returns the pending one.
 
-    To move a pending timer, cancel it and schedule it under a new key.
+    To move a pending timer, cancel it and schedule it under a new key. A `precise` timer due
+    soon also gets a Celery wake-up at its due time; the others (reminders, where a few
+    seconds do not matter) are fired by the next sweep, which saves a broker message.
     """
     if kind not in _handlers:
         raise LookupError(f"No handler registered for timer kind {kind!r}.")
@@ -71,7 +74,7 @@ def timer_schedule(
             timer = Timer.objects.create(kind=kind, key=key, due_at=due_at, payload=payload or {})
     except IntegrityError:
         return Timer.objects.get(key=key)
-    if due_at - timezone.now() <= WAKE_UP_WITHIN:
+    if precise and due_at - timezone.now() <= WAKE_UP_WITHIN:
         from portal.tasks import timer_fire_task
 
         # Only a wake-up: should the broker be down, the sweep fires the timer, so the caller's

@@ -269,7 +269,7 @@ def _schedule(planned: list[Planned]) -> int:
         if p.key in existing:
             continue
         existing.add(p.key)
-        timer_schedule(kind=p.kind, key=p.key, due_at=p.due_at, payload=p.payload)
+        timer_schedule(kind=p.kind, key=p.key, due_at=p.due_at, payload=p.payload, precise=False)
         new += 1
     return new
 

@@ -138,10 +138,11 @@ def _bridge_url_for(incident: Incident) -> str:
     return template.format(number=incident.pk, reference=incident.reference) if template else ""
 
 
-def _team_for(team: Team | None, services: list[Service]) -> Team | None:
+def _team_id_for(team: Team | None, services: list[Service]) -> int | None:
+    """Return the owning team: the one given, else the first service's (by id: no query)."""
     if team is not None:
-        return team
-    return services[0].team if services else None
+        return team.pk
+    return services[0].team_id if services else None
 
 
 def incident_declare(
@@ -185,7 +186,7 @@ def incident_declare(
             summary=summary,
             severity=severity,
             peak_severity=severity,
-            team=_team_for(team, service_list),
+            team_id=_team_id_for(team, service_list),
             impact=impact,
             users_affected_pct=users_affected_pct,
             regions=[r.strip() for r in regions if r.strip()],
@@ -255,7 +256,7 @@ def incident_trigger(
             summary=summary,
             severity=severity,
             peak_severity=severity,
-            team=_team_for(team, service_list),
+            team_id=_team_id_for(team, service_list),
             source=source,
             status=S.TRIGGERED,
             impact_started_at=min(impact_started_at or at, at),

@@ -54,6 +54,7 @@ def initial_update_reminder_schedule(
         key=_key(incident),
         due_at=start + INITIAL_UPDATE_WITHIN,
         payload={"incident_id": incident.pk},
+        precise=False,  # the sweep's few seconds do not matter to a reminder
     )
 
 

@@ -160,3 +160,21 @@ def test_one_sweep_clears_a_backlog_larger_than_a_batch(db):
 
     assert timers.timers_sweep(limit=100) == 250
     assert len(fired) == 250
+
+
+def test_a_precise_timer_due_soon_gets_a_wake_up_and_a_reminder_waits_for_the_sweep(
+    db, django_capture_on_commit_callbacks
+):
+    soon = timezone.now() + timedelta(seconds=30)
+    with django_capture_on_commit_callbacks() as woken:
+        timers.timer_schedule(kind="test.record", key="escalation", due_at=soon)
+    with django_capture_on_commit_callbacks() as not_woken:
+        reminder = timers.timer_schedule(
+            kind="test.record", key="reminder", due_at=soon, precise=False
+        )
+
+    assert len(woken) == 1
+    assert not_woken == []
+    Timer.objects.filter(pk=reminder.pk).update(due_at=timezone.now())
+    assert timers.timers_sweep() == 1  # the sweep still fires it
+    assert fired == ["reminder"]
