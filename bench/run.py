@@ -4,7 +4,8 @@ Prints numbers and ratios; asserts nothing. The hot paths use a throwaway SQLite
 temporary folder, eager tasks and a local-memory cache, so they need no services and leave nothing
 behind. Then bench/detection.py, in its own process, measures alert ingestion through gunicorn
 and escalation timers fired by a real Celery worker, on PostgreSQL and Redis (each section is
-skipped with a message when what it needs is not running).
+skipped with a message when what it needs is not running). Last, bench/statuspage.py measures the
+public status page and its JSON from the cache through gunicorn, on the same services.
 
     make bench                       # or: .venv/bin/python bench/run.py [--incidents 200]
     .venv/bin/python bench/run.py --skip-detection          # the hot paths only
@@ -135,7 +136,12 @@ def main() -> int:
     parser.add_argument("--incidents", type=int, default=200, help="incidents to declare")
     parser.add_argument("--requests", type=int, default=100, help="requests per page measured")
     parser.add_argument(
-        "--skip-detection", action="store_true", help="skip alert ingestion and timers"
+        "--skip-detection",
+        action="store_true",
+        help="skip alert ingestion, timers and the status page (everything on PostgreSQL)",
+    )
+    parser.add_argument(
+        "--skip-statuspage", action="store_true", help="skip the status page benchmark"
     )
     args, detection_args = parser.parse_known_args()
 
@@ -199,7 +205,16 @@ def main() -> int:
         env=CALLER_ENV,
         check=False,
     )
-    return detection.returncode
+    if args.skip_statuspage:
+        return detection.returncode
+    sys.stdout.flush()
+    # The same options: it takes the connection and server ones and ignores the others.
+    statuspage = subprocess.run(  # noqa: S603 - our own interpreter and script
+        [sys.executable, str(ROOT / "bench" / "statuspage.py"), *detection_args],
+        env=CALLER_ENV,
+        check=False,
+    )
+    return detection.returncode or statuspage.returncode
 
 
 if __name__ == "__main__":

@@ -290,6 +290,14 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "schedule": env.float("FIREBREAK_TIMER_SWEEP_SECONDS", default=10.0),
         "options": {"expires": 30},
     },
+    # Writes the status page's static snapshot when none is current (also before the first
+    # change after a deploy); changes themselves refresh it at once.
+    "statuspage-snapshot": {
+        "task": "incidents.statuspage.snapshot_tasks.statuspage_snapshot_task",
+        "schedule": env.float("FIREBREAK_STATUS_SNAPSHOT_SECONDS", default=15 * 60.0),
+        "kwargs": {"periodic": True},
+        "options": {"expires": 14 * 60},
+    },
     # Turns the next 36 hours of postmortem and action-item reminders (and the weekly digest)
     # into timers, keyed per item, kind and local day, so a duplicate run schedules nothing new.
     "postmortems-reminders-plan": {

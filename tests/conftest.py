@@ -74,6 +74,16 @@ def live_db(transactional_db):
 
 
 @pytest.fixture(autouse=True)
+def status_page_process_caches():
+    """Each test starts without the status version and pages a previous test's process kept."""
+    from incidents.statuspage.publiccache import public_cache_forget_local
+    from incidents.statuspage.version import status_version_forget_local
+
+    status_version_forget_local()
+    public_cache_forget_local()
+
+
+@pytest.fixture(autouse=True)
 def eager_tasks(request):
     """Run tasks in-process even on a real broker; `worker` tests use a real worker instead."""
     from portal.celery import app

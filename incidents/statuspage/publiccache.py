@@ -28,6 +28,10 @@ MAX_AGE_SECONDS = 15
 # How long an entry stays in the shared cache; a newer version stops using it anyway.
 ENTRY_TTL_SECONDS = 10 * 60
 KEY_PREFIX = "statuspage:public"
+# Each process also keeps the latest rendered responses itself (entries are immutable: a new
+# version has new keys), so a busy page is served without a round trip to the shared cache.
+LOCAL_ENTRIES = 64
+_local_entries: dict[str, tuple[str, bytes]] = {}
 
 View = Callable[..., HttpResponseBase]
 
@@ -53,6 +57,17 @@ def public_fingerprint(
         f"{request.path}?{urlencode(params)}"
     )
     return hashlib.sha256(raw.encode()).hexdigest()[:32]
+
+
+def _remember(fingerprint: str, entry: tuple[str, bytes]) -> None:
+    if fingerprint not in _local_entries and len(_local_entries) >= LOCAL_ENTRIES:
+        _local_entries.clear()  # old versions' entries; the shared cache still has the rest
+    _local_entries[fingerprint] = entry
+
+
+def public_cache_forget_local() -> None:
+    """Drop this process's copies (tests, whose databases come and go, start each clean)."""
+    _local_entries.clear()
 
 
 @overload
@@ -97,8 +112,9 @@ def public_cached(
             )
             if response is None:
                 key = f"{KEY_PREFIX}:{fingerprint}"
-                entry = cache.get(key)
+                entry = _local_entries.get(fingerprint) or cache.get(key)
                 if entry is not None:
+                    _remember(fingerprint, entry)
                     content_type, content = entry
                     response = HttpResponse(content, content_type=content_type)
                 else:
@@ -108,7 +124,9 @@ def public_cached(
                     ttl = ENTRY_TTL_SECONDS
                     if refresh_every:
                         ttl = min(ttl, int(refresh_every.total_seconds()) + MAX_AGE_SECONDS)
-                    cache.set(key, (response["Content-Type"], response.content), timeout=ttl)
+                    entry = (response["Content-Type"], response.content)
+                    cache.set(key, entry, timeout=ttl)
+                    _remember(fingerprint, entry)
             if response.status_code in (200, 304):
                 response["ETag"] = etag
                 response["Last-Modified"] = http_date(last_modified)

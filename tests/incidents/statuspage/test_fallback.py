@@ -12,8 +12,10 @@ from django.utils import timezone
 
 import incidents.statuspage.receivers  # noqa: F401 - connects the refresh on every change
 from incidents.statuspage import pages
+from incidents.statuspage.publiccache import public_cache_forget_local
 from incidents.statuspage.services import public_update_publish
-from incidents.statuspage.snapshot import MANIFEST
+from incidents.statuspage.snapshot import MANIFEST, snapshot_file_name
+from incidents.statuspage.version import status_version_forget_local
 from tests import factories
 
 pytestmark = pytest.mark.usefixtures("fresh_status_version")
@@ -25,7 +27,7 @@ TITLE = "Card payments are failing"
 @pytest.fixture
 def snapshot_dir(settings, tmp_path):
     """The fallback middleware first, as in service; snapshots in a folder of this test."""
-    settings.MIDDLEWARE = [MIDDLEWARE, *settings.MIDDLEWARE]
+    settings.MIDDLEWARE = [MIDDLEWARE, *(m for m in settings.MIDDLEWARE if m != MIDDLEWARE)]
     directory = tmp_path / "status-snapshot"
     settings.FIREBREAK_STATUS_SNAPSHOT_DIR = str(directory)
     return directory
@@ -53,6 +55,12 @@ def published(snapshot_dir, alice, payments, make_component, django_capture_on_c
 # on the fixtures that set those up, so they are torn down first.
 
 
+def forget_process_copies() -> None:
+    """A second later (or in another process) the version and pages kept in memory are gone."""
+    public_cache_forget_local()
+    status_version_forget_local()
+
+
 @pytest.fixture
 def database_down(db, fresh_status_version):
     """Make every new cursor fail as with a database that refuses connections."""
@@ -64,6 +72,7 @@ def database_down(db, fresh_status_version):
 
         def go_down() -> None:
             cache.clear()  # nothing left to answer from but the database
+            forget_process_copies()
             patch.setattr(connection, "ensure_connection", refuse)
 
         yield go_down
@@ -79,6 +88,7 @@ def cache_down(db, fresh_status_version):
     with pytest.MonkeyPatch.context() as patch:
 
         def go_down() -> None:
+            forget_process_copies()
             backend = caches["default"]
             for method in ("get", "set", "add", "delete", "get_many", "set_many", "incr"):
                 patch.setattr(backend, method, refuse)
@@ -150,6 +160,7 @@ def test_any_5xx_of_a_public_page_is_answered_from_the_snapshot(
         raise RuntimeError("a bug in a template tag")
 
     cache.clear()
+    forget_process_copies()
     monkeypatch.setattr(pages, "status_page_get", broken)
     page = Client(raise_request_exception=False).get("/status/")
 
@@ -203,3 +214,13 @@ def test_the_snapshots_own_history_urls_lead_to_the_live_history(snapshot_dir, c
     response = client.get(f"/status/{path}")
     assert response.status_code == 302
     assert response["Location"] == f"/status/{live}"
+
+
+@pytest.mark.parametrize(
+    "path", ["../snapshot.json", "incidents/../../secret/", ".hidden", "api//v2", "a\\b"]
+)
+def test_paths_outside_the_snapshot_are_never_read(path, published, database_down, client):
+    database_down()
+    client.raise_request_exception = False
+    assert snapshot_file_name(path) is None
+    assert "X-Firebreak-Snapshot" not in client.get(f"/status/{path}")

@@ -138,3 +138,25 @@ def test_responses_do_not_depend_on_who_asks(client, incident, alice):
     assert "JST" not in signed_in
     client.logout()
     assert client.get(reverse("status:page")).content.decode() == signed_in
+
+
+def test_a_publish_in_another_process_shows_here_within_a_second(client, incident, monkeypatch):
+    from django.core.cache import cache
+    from django.db.models import F
+
+    from incidents.statuspage import version
+    from incidents.statuspage.models import StatusVersion
+
+    clock = [version.time.monotonic()]
+    monkeypatch.setattr(version.time, "monotonic", lambda: clock[0])
+    before = client.get(reverse("status:api-status"))["ETag"]
+
+    # Another web process published: it bumped the row and the shared cache.
+    StatusVersion.objects.filter(pk=1).update(version=F("version") + 1, changed_at=timezone.now())
+    row = StatusVersion.objects.get(pk=1)
+    cache.set(version.CACHE_KEY, (row.version, row.changed_at))
+
+    clock[0] += 0.5
+    assert client.get(reverse("status:api-status"))["ETag"] == before  # this process's copy
+    clock[0] += version.LOCAL_SECONDS
+    assert client.get(reverse("status:api-status"))["ETag"] != before
