@@ -142,11 +142,19 @@ class PublicUpdateForm(forms.Form):
         for component in components:
             involved = component.pk in serving or component.pk in listed
             name = f"component_{component.pk}"
+            initial = (suggested or NO_CHANGE) if involved else NO_CHANGE
+            if (
+                status != PublicIncidentStatus.RESOLVED
+                and component.status != ComponentStatus.OPERATIONAL
+            ):
+                # Someone already said how this component is doing; a later update should not
+                # move it by default.
+                initial = NO_CHANGE
             self.fields[name] = forms.ChoiceField(
                 label=component.name,
                 choices=INCIDENT_COMPONENT_CHOICES,
                 required=False,
-                initial=(suggested or NO_CHANGE) if involved else NO_CHANGE,
+                initial=initial,
             )
             self.component_rows.append((component, name, involved))
 

@@ -266,3 +266,12 @@ def test_raising_the_severity_raises_the_suggestions(client, alice, payments, ch
     _, form = panel_form(client, incident)
     assert form["impact"].value() == "critical"
     assert component_choice(form, checkout) == "major_outage"
+
+
+def test_a_later_update_leaves_a_component_someone_already_set_as_it_is(
+    client, alice, incident, checkout
+):
+    publish(incident, alice, component_statuses={checkout: "degraded_performance"})
+    client.force_login(alice)
+    _, form = panel_form(client, incident)
+    assert component_choice(form, checkout) == ""  # "No change"
