@@ -279,21 +279,10 @@ class Ingestion:
     summary: str
 
 
-def run_ingestion(args: argparse.Namespace, processes: Processes) -> Ingestion:
-    """Serve the portal with gunicorn and post the alerts; then count what was stored."""
-    from django.db.models import Count, Sum
-
-    from incidents.alerting.models import Alert, AlertGroup, AlertSource
-    from incidents.models import Incident, Service, Team
-
-    team = Team.objects.create(name="Payments", slug="payments")  # no address: no email
-    service = Service.objects.create(name="Payments API", slug="payments-api", team=team)
-    # No routing rule: every alert goes to the source's default service and opens an incident.
-    source = AlertSource(name="bench-alertmanager", kind=AlertSource.Kind.ALERTMANAGER)
-    source.default_service = service
-    secret = source.issue_secret()
-    source.save()
-
+def start_gunicorn(
+    args: argparse.Namespace, processes: Processes
+) -> tuple[int, "subprocess.Popen[bytes]"]:
+    """Serve the portal with gunicorn (gthread) on a free port; return it once it answers."""
     port = free_port()
     server, log = processes.start(
         "gunicorn",
@@ -328,6 +317,25 @@ def run_ingestion(args: argparse.Namespace, processes: Processes) -> Ingestion:
             connection.close()
 
     processes.wait_for(server, log, answers, "gunicorn")
+    return port, server
+
+
+def run_ingestion(args: argparse.Namespace, processes: Processes) -> Ingestion:
+    """Serve the portal with gunicorn and post the alerts; then count what was stored."""
+    from django.db.models import Count, Sum
+
+    from incidents.alerting.models import Alert, AlertGroup, AlertSource
+    from incidents.models import Incident, Service, Team
+
+    team = Team.objects.create(name="Payments", slug="payments")  # no address: no email
+    service = Service.objects.create(name="Payments API", slug="payments-api", team=team)
+    # No routing rule: every alert goes to the source's default service and opens an incident.
+    source = AlertSource(name="bench-alertmanager", kind=AlertSource.Kind.ALERTMANAGER)
+    source.default_service = service
+    secret = source.issue_secret()
+    source.save()
+
+    port, server = start_gunicorn(args, processes)
 
     sample = json.loads(SAMPLE.read_text())
     hook = f"/hooks/alertmanager/{source.pk}/"

@@ -53,11 +53,11 @@ from bench.detection import (  # noqa: E402
     drop_database,
     drop_stale_databases,
     first_line,
-    free_port,
     ms,
     percentile,
     postgres_version,
     redis_client,
+    start_gunicorn,
     terminate_cleanly,
     with_database,
 )
@@ -232,45 +232,6 @@ def create_history(count: int) -> History:
 # --- Measuring ----------------------------------------------------------------------------------
 
 
-def start_gunicorn(args: argparse.Namespace, processes: Processes) -> int:
-    """Serve the portal with gunicorn on a free port (bench/detection.py's configuration)."""
-    port = free_port()
-    server, log = processes.start(
-        "gunicorn",
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "portal.wsgi:application",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            str(args.workers),
-            "--worker-class",
-            "gthread",
-            "--threads",
-            str(args.threads),
-            "--keep-alive",
-            "5",
-            "--log-level",
-            "warning",
-        ],
-    )
-
-    def answers() -> bool:
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-        try:
-            connection.request("GET", "/healthz")
-            return connection.getresponse().status == 200
-        except (OSError, http.client.HTTPException):
-            return False
-        finally:
-            connection.close()
-
-    processes.wait_for(server, log, answers, "gunicorn")
-    return port
-
-
 def fetch(port: int, path: str) -> tuple[int, dict[str, str], bytes]:
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     try:
@@ -337,7 +298,7 @@ def run(args: argparse.Namespace, processes: Processes, workdir: Path) -> None:
         f"{history.updates} updates, {history.status_changes} component status changes "
         f"(bulk_create in {history.seconds:.1f} s)"
     )
-    port = start_gunicorn(args, processes)
+    port, _ = start_gunicorn(args, processes)
 
     status, headers, page = fetch(port, "/status/")
     if status != 200:
