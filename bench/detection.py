@@ -663,6 +663,28 @@ def terminate_cleanly() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+def clean_up(
+    processes: "Processes",
+    *,
+    args: argparse.Namespace,
+    redis_ok: bool,
+    database: str | None,
+    workdir: Path,
+) -> None:
+    """Stop what a benchmark started, flush its Redis database, drop its throwaway database."""
+    processes.stop_all()
+    if redis_ok:
+        with suppress(redis.RedisError):
+            redis_client(args.redis).flushdb()
+    if database is not None:
+        with suppress(ImportError):
+            from django.db import connections
+
+            connections.close_all()
+        drop_database(args.postgres, database)
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--postgres", default=DEFAULT_POSTGRES, help="a database to connect to")
@@ -769,17 +791,13 @@ def main() -> int:
         print(f"\nThe detection benchmark could not finish: {exc}")
         return 1
     finally:
-        processes.stop_all()
-        if redis_ok:
-            with suppress(redis.RedisError):
-                redis_client(args.redis).flushdb()
-        if created:
-            with suppress(ImportError):
-                from django.db import connections
-
-                connections.close_all()
-            drop_database(args.postgres, name)
-        shutil.rmtree(workdir, ignore_errors=True)
+        clean_up(
+            processes,
+            args=args,
+            redis_ok=redis_ok,
+            database=name if created else None,
+            workdir=workdir,
+        )
     return 0
 
 

@@ -25,11 +25,9 @@ import json
 import os
 import random
 import secrets
-import shutil
 import sys
 import tempfile
 import time
-from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -48,9 +46,9 @@ from bench.detection import (  # noqa: E402
     Job,
     Load,
     Processes,
+    clean_up,
     create_database,
     drive,
-    drop_database,
     drop_stale_databases,
     first_line,
     ms,
@@ -489,17 +487,13 @@ def main() -> int:
         print(f"\nThe status page benchmark could not finish: {exc}")
         return 1
     finally:
-        processes.stop_all()
-        if redis_ok:
-            with suppress(redis.RedisError):
-                redis_client(args.redis).flushdb()
-        if created:
-            with suppress(ImportError):
-                from django.db import connections
-
-                connections.close_all()
-            drop_database(args.postgres, name)
-        shutil.rmtree(workdir, ignore_errors=True)
+        clean_up(
+            processes,
+            args=args,
+            redis_ok=redis_ok,
+            database=name if created else None,
+            workdir=workdir,
+        )
     return 0
 
 
