@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "incidents.alerting.apps.AlertingConfig",
     "incidents.oncall.apps.OncallConfig",
     "incidents.statuspage.apps.StatuspageConfig",
+    "incidents.chat.apps.ChatConfig",
     "postmortems.apps.PostmortemsConfig",
 ]
 
@@ -283,6 +284,14 @@ FIREBREAK_POSTMORTEM_DUE_BUSINESS_DAYS = env.int(
 FIREBREAK_POSTMORTEM_APPROVALS_REQUIRED = env.int(
     "FIREBREAK_POSTMORTEM_APPROVALS_REQUIRED", default=1
 )
+# Slack: off unless both the bot token and the signing secret are set. The API address is
+# Slack's own; tests point it at a local fake. The announcement channel hears every declaration;
+# an incident's own channel is archived this long after the incident is closed.
+FIREBREAK_SLACK_BOT_TOKEN = env.str("FIREBREAK_SLACK_BOT_TOKEN", default="")
+FIREBREAK_SLACK_SIGNING_SECRET = env.str("FIREBREAK_SLACK_SIGNING_SECRET", default="")
+FIREBREAK_SLACK_API_URL = env.str("FIREBREAK_SLACK_API_URL", default="https://slack.com/api/")
+FIREBREAK_SLACK_ANNOUNCE_CHANNEL = env.str("FIREBREAK_SLACK_ANNOUNCE_CHANNEL", default="#incidents")
+FIREBREAK_SLACK_ARCHIVE_AFTER_HOURS = env.float("FIREBREAK_SLACK_ARCHIVE_AFTER_HOURS", default=24.0)
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     # Timers are rows; this sweep fires whatever is due, whatever happened to its wake-up.
     "timers-sweep": {

@@ -43,6 +43,19 @@ MAX_ATTEMPTS = 5
 WAKE_UP_WITHIN = timedelta(minutes=5)
 
 
+class TimerRetry(Exception):
+    """Raised by a handler to run its timer again after `after` (say, a rate limit's Retry-After).
+
+    The handler's transaction is rolled back and the attempt does not count as a failure: the
+    timer goes back to pending, due `after` from now, with a wake-up at that time.
+    """
+
+    def __init__(self, after: timedelta, reason: str = "") -> None:
+        super().__init__(reason or f"retry in {after.total_seconds():.0f} s")
+        self.after = after
+        self.reason = reason
+
+
 def timer_handler(kind: str) -> Callable[[Handler], Handler]:
     """Register the function that fires timers of `kind`; it returns a short outcome text."""
 
@@ -143,6 +156,8 @@ def timer_fire(*, timer_id: int) -> str | None:
     except _LostClaim:
         logger.warning("timer %s: claim lost before the outcome was recorded", timer.key)
         return None
+    except TimerRetry as retry:
+        return _postpone(timer_id, token, retry)
     except Exception:
         logger.exception("timer %s failed (attempt %s)", timer.key, timer.attempts)
         _release_after_failure(timer_id, token)
@@ -152,6 +167,28 @@ def timer_fire(*, timer_id: int) -> str | None:
 
 class _LostClaim(Exception):
     pass
+
+
+def _postpone(timer_id: int, token: uuid.UUID, retry: TimerRetry) -> str | None:
+    due_at = timezone.now() + retry.after
+    postponed = Timer.objects.filter(pk=timer_id, claim_token=token).update(
+        state=Timer.State.PENDING,
+        due_at=due_at,
+        lease_until=None,
+        claim_token=None,
+        attempts=F("attempts") - 1,
+    )
+    if not postponed:
+        return None
+    if retry.after <= WAKE_UP_WITHIN:
+        from portal.tasks import timer_fire_task
+
+        transaction.on_commit(
+            lambda: timer_fire_task.apply_async((timer_id,), eta=due_at), robust=True
+        )
+    outcome = f"postponed to {due_at:%H:%M:%S}: {retry}"
+    logger.info("timer %s %s", timer_id, outcome)
+    return outcome
 
 
 def _release_after_failure(timer_id: int, token: uuid.UUID) -> None:

@@ -11,6 +11,7 @@ from portal.errors import InvalidInputError
 
 from ..models import Incident, Source, TimelineEvent
 from ..policies import Action, require
+from ..signals import timeline_recorded
 
 # Events the owning team hears about by email (the team channel, until Slack is connected).
 TEAM_NOTIFIED_KINDS = frozenset(
@@ -54,6 +55,7 @@ def timeline_record(
         from ..tasks import incident_notify_team_task
 
         transaction.on_commit(lambda: incident_notify_team_task.delay(event.pk))
+    timeline_recorded.send(sender=TimelineEvent, event=event)
     return event
 
 

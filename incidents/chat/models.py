@@ -1,0 +1,110 @@
+"""Who is who in the chat, which channel belongs to which incident, and what arrived once."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from incidents.models import Incident
+
+SLACK = "slack"
+
+
+class ChatAccount(models.Model):
+    """A chat member known to be a portal user: stored by an admin or learned by email."""
+
+    class Origin(models.TextChoices):
+        ADMIN = "admin", "Entered by an admin"
+        EMAIL = "email", "Matched by email address"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="chat_accounts"
+    )
+    platform = models.CharField(max_length=20, default=SLACK)
+    member_id = models.CharField(
+        max_length=40, help_text="The member ID in the chat, for example U024BE7LH."
+    )
+    origin = models.CharField(max_length=10, choices=Origin.choices, default=Origin.ADMIN)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["platform", "member_id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["platform", "member_id"], name="chat_account_member_once"
+            ),
+            models.UniqueConstraint(fields=["platform", "user"], name="chat_account_user_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} is {self.member_id} on {self.platform}"
+
+
+class IncidentChannel(models.Model):
+    """The incident's own channel: reserved first, its id filled in once the chat created it."""
+
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="chat_channels")
+    platform = models.CharField(max_length=20, default=SLACK)
+    name = models.CharField(max_length=80)
+    channel_id = models.CharField(max_length=40, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    opened_at = models.DateTimeField(null=True, blank=True, help_text="When the channel existed.")
+    archived_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["incident", "platform"], name="incident_channel_once_per_platform"
+            ),
+            models.UniqueConstraint(
+                fields=["platform", "channel_id"],
+                condition=~Q(channel_id=""),
+                name="incident_channel_id_once",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.name} ({self.incident.reference})"
+
+
+class ChatCommand(models.Model):
+    """One slash command or button press, keyed by the chat's trigger id, so it acts once."""
+
+    platform = models.CharField(max_length=20, default=SLACK)
+    key = models.CharField(max_length=120, help_text="The trigger id of the command or action.")
+    member_id = models.CharField(max_length=40)
+    command = models.CharField(max_length=40)
+    text = models.TextField(blank=True)
+    incident = models.ForeignKey(
+        Incident, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    received_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["platform", "key"], name="chat_command_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.command} {self.text[:40]} by {self.member_id}"
+
+
+class ChatEvent(models.Model):
+    """An Events API delivery, recorded by its event id so a retried delivery is handled once."""
+
+    platform = models.CharField(max_length=20, default=SLACK)
+    event_id = models.CharField(max_length=60)
+    kind = models.CharField(max_length=60)
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["platform", "event_id"], name="chat_event_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.event_id}"
