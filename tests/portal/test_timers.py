@@ -23,6 +23,16 @@ def explode(timer: Timer) -> str:
     raise ConnectionError("provider down")
 
 
+@timers.timer_handler("test.rate_limited_once")
+def rate_limited_once(timer: Timer) -> str:
+    fired.append(timer.key)
+    if len(fired) == 1:
+        # Written in the handler's transaction: rolled back with the postponement.
+        Timer.objects.filter(pk=timer.pk).update(outcome="half-done")
+        raise timers.TimerRetry(timedelta(seconds=30), "rate limited")
+    return "sent"
+
+
 @pytest.fixture(autouse=True)
 def clear_fired():
     fired.clear()
@@ -178,3 +188,25 @@ def test_a_precise_timer_due_soon_gets_a_wake_up_and_a_reminder_waits_for_the_sw
     Timer.objects.filter(pk=reminder.pk).update(due_at=timezone.now())
     assert timers.timers_sweep() == 1  # the sweep still fires it
     assert fired == ["reminder"]
+
+
+def test_a_handler_told_to_come_back_later_is_postponed_without_counting_a_failure(
+    db, django_capture_on_commit_callbacks
+):
+    timer = due("post-1", kind="test.rate_limited_once")
+
+    with django_capture_on_commit_callbacks() as wake_ups:
+        outcome = timers.timer_fire(timer_id=timer.pk)
+
+    timer.refresh_from_db()
+    assert outcome is not None and "rate limited" in outcome
+    assert (timer.state, timer.attempts, timer.outcome) == ("pending", 0, "")
+    assert timer.due_at > timezone.now() + timedelta(seconds=25)
+    assert len(wake_ups) == 1  # woken at the new due time, not left to the sweep
+    assert timers.timer_fire(timer_id=timer.pk) is None  # not due yet: nothing is sent early
+
+    Timer.objects.filter(pk=timer.pk).update(due_at=timezone.now())
+    assert timers.timer_fire(timer_id=timer.pk) == "sent"
+    timer.refresh_from_db()
+    assert (timer.state, timer.attempts) == ("done", 1)
+    assert fired == ["post-1", "post-1"]
