@@ -9,7 +9,8 @@ FIREBREAK_VAR_DIR ?= var
 TYPED := incidents/services incidents/selectors.py incidents/policies.py incidents/tasks.py \
 	portal/auth.py portal/celery.py portal/timers.py portal/tasks.py portal/services.py \
 	portal/integrations postmortems \
-	incidents/oncall incidents/alerting incidents/statuspage incidents/chat incidents/signals.py
+	incidents/oncall incidents/alerting incidents/statuspage incidents/chat incidents/signals.py \
+	incidents/runbooks
 
 .PHONY: run test lint format typecheck bench demo migrate vardirs clean
 

@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "incidents.oncall.apps.OncallConfig",
     "incidents.statuspage.apps.StatuspageConfig",
     "incidents.chat.apps.ChatConfig",
+    "incidents.runbooks.apps.RunbooksConfig",
     "postmortems.apps.PostmortemsConfig",
 ]
 

@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class RunbooksConfig(AppConfig):
+    """The runbook's playbooks: guidance, Kubernetes targets, and audited one-click jobs."""
+
+    name = "incidents.runbooks"
+    label = "runbooks"
+    verbose_name = "Runbooks"
