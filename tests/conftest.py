@@ -1,6 +1,7 @@
 import pytest
 
 from tests import factories
+from tests.fakes.slack import fake_slack  # noqa: F401 - a fixture for every test module
 
 
 @pytest.fixture
@@ -81,6 +82,14 @@ def status_page_process_caches():
 
     status_version_forget_local()
     public_cache_forget_local()
+
+
+@pytest.fixture(autouse=True)
+def alert_routing_process_cache():
+    """Each test routes alerts with its own rules and severities, not a previous test's."""
+    from incidents.alerting.routing import routing_policy_forget
+
+    routing_policy_forget()
 
 
 @pytest.fixture(autouse=True)
