@@ -3,6 +3,7 @@ import pytest
 from tests import factories
 from tests.fakes.argocd import fake_argocd  # noqa: F401 - a fixture for every test module
 from tests.fakes.helm_cli import fake_helm  # noqa: F401 - a fixture for every test module
+from tests.fakes.kubernetes import fake_kubernetes  # noqa: F401 - a fixture for every test module
 from tests.fakes.slack import fake_slack  # noqa: F401 - a fixture for every test module
 
 
