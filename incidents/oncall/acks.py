@@ -5,6 +5,7 @@ it single-use. Its lifetime is the FIREBREAK_ACK_LINK_MAX_AGE_SECONDS setting (d
 """
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.core import signing
 from django.db import transaction
 from django.urls import NoReverseMatch, reverse
@@ -12,8 +13,9 @@ from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
 from incidents.models import IncidentStatus, Source
+from incidents.policies import Action, can
 from incidents.services import incident_acknowledge
-from portal.errors import ApplicationError
+from portal.errors import ApplicationError, PermissionDeniedError
 
 from .models import Page
 
@@ -32,6 +34,12 @@ class AckLinkExpired(ApplicationError):
     """The link is older than its lifetime."""
 
     status_code = 410
+
+
+class PageGone(ApplicationError):
+    """The page was deleted (with its incident)."""
+
+    status_code = 404
 
 
 class AckLinkUsed(ApplicationError):
@@ -90,10 +98,24 @@ def page_from_ack_token(*, token: str) -> Page:
     return page
 
 
+def _acknowledge_locked(page: Page, *, actor: User, source: str) -> bool:
+    """Acknowledge the page's incident if still triggered and spend the page; return if it acted."""
+    incident = page.incident
+    acted = incident.status == IncidentStatus.TRIGGERED
+    if acted:
+        incident = incident_acknowledge(incident=incident, actor=actor, source=source)
+    now = timezone.now()
+    # Either way of answering a page (its link, a chat button) spends it: the other one then
+    # says it was used instead of acknowledging again.
+    page.used_at = page.used_at or now
+    page.acknowledged_at = page.acknowledged_at or now
+    page.save(update_fields=["used_at", "acknowledged_at"])
+    page.incident = incident
+    return acted
+
+
 def page_acknowledge(*, token: str) -> Page:
     """Acknowledge the paged incident as the paged person through the link; the link is spent."""
-    from .paging import incident_escalation_cancel
-
     page = page_from_ack_token(token=token)
     with transaction.atomic():
         page = (
@@ -103,15 +125,30 @@ def page_acknowledge(*, token: str) -> Page:
         )
         if page.used_at is not None:
             raise AckLinkUsed("This acknowledge link was already used.")
-        incident = page.incident
-        if incident.status == IncidentStatus.TRIGGERED:
-            incident = incident_acknowledge(
-                incident=incident, actor=page.recipient, source=Source.WEB
-            )
-            incident_escalation_cancel(incident=incident)
-        now = timezone.now()
-        page.used_at = now
-        page.acknowledged_at = now
-        page.save(update_fields=["used_at", "acknowledged_at"])
-        page.incident = incident
+        _acknowledge_locked(page, actor=page.recipient, source=Source.WEB)
     return page
+
+
+def page_acknowledge_as(*, page_id: int, actor: User, source: str) -> tuple[Page, bool]:
+    """Acknowledge a page as a signed-in person (its recipient or a responder); spend its link.
+
+    Return the page and whether this acknowledged the incident (False: it was already).
+    """
+    with transaction.atomic():
+        page = (
+            Page.objects.select_for_update(of=("self",))
+            .select_related("incident", "recipient")
+            .filter(pk=page_id)
+            .first()
+        )
+        if page is None:
+            raise PageGone("That page no longer exists.")
+        if page.recipient_id != actor.pk and not can(actor, Action.ACKNOWLEDGE, page.incident):
+            recipient = page.recipient.get_full_name() or page.recipient.get_username()
+            raise PermissionDeniedError(
+                f"This page was for {recipient}; only they or a responder can acknowledge it."
+            )
+        if page.acknowledged_at is not None:
+            return page, False
+        acted = _acknowledge_locked(page, actor=actor, source=source)
+    return page, acted

@@ -8,7 +8,7 @@ from django.core import mail, signing
 from django.template import Context, Template
 from django.test import RequestFactory
 
-from incidents.oncall.acks import ack_token
+from incidents.oncall.acks import ack_token, page_acknowledge_as
 from incidents.oncall.models import Page
 from incidents.oncall.paging import incident_engage
 from tests import factories
@@ -53,6 +53,21 @@ def test_a_used_link_is_refused(client, page):
     for response in (client.get(link(page)), client.post(link(page))):
         assert response.status_code == 410
         assert b"already used" in response.content
+
+
+def test_a_page_answered_another_way_spends_its_link(client, page):
+    """Acknowledged from a chat button, the page's mailed link no longer acknowledges again."""
+    answered, acted = page_acknowledge_as(page_id=page.pk, actor=page.recipient, source="slack")
+    assert acted and answered.incident.status == "acknowledged"
+    first_ack = answered.acknowledged_at
+
+    response = client.post(link(page))
+
+    assert response.status_code == 410
+    assert b"already used" in response.content
+    page.refresh_from_db()
+    assert page.acknowledged_at == first_ack
+    assert page_acknowledge_as(page_id=page.pk, actor=page.recipient, source="slack")[1] is False
 
 
 def test_an_expired_link_is_refused(client, page, monkeypatch):
