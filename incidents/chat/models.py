@@ -4,7 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from incidents.models import Incident
+from incidents.models import Incident, StatusUpdate, TimelineEvent
 
 SLACK = "slack"
 
@@ -108,3 +108,72 @@ class ChatEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.event_id}"
+
+
+class ChatPost(models.Model):
+    """One message the portal owes a chat, written with what it reports and sent by a timer.
+
+    The row commits in the same transaction as the change it reports, so a broker outage or a
+    crash loses nothing; `key` names it once, so reporting the same change twice posts once.
+    The message itself is built when it is sent, from the records it points at.
+    """
+
+    class Kind(models.TextChoices):
+        ANNOUNCEMENT = "announcement", "Announcement"
+        WELCOME = "welcome", "Welcome in the incident channel"
+        EVENT = "event", "Timeline event"
+        STATUS_UPDATE = "status_update", "Status update"
+        PAGES = "pages", "Pages"
+        ARCHIVE = "archive", "Archive notice (then archive)"
+
+    class Destination(models.TextChoices):
+        INCIDENT_CHANNEL = "incident", "The incident's channel"
+        ANNOUNCE = "announce", "The announcement channel"
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        POSTED = "posted", "Posted"
+        FAILED = "failed", "Failed"
+        SKIPPED = "skipped", "Not sent"
+
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="chat_posts")
+    platform = models.CharField(max_length=20, default=SLACK)
+    key = models.CharField(max_length=120, help_text="Names the message once, e.g. inc-7:event-42.")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    destination = models.CharField(max_length=10, choices=Destination.choices)
+    event = models.ForeignKey(
+        TimelineEvent, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    status_update = models.ForeignKey(
+        StatusUpdate, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    data = models.JSONField(default=dict, blank=True)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    channel_id = models.CharField(max_length=40, blank=True, help_text="Where it was posted.")
+    message_id = models.CharField(max_length=40, blank=True, help_text="The chat's message id.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    posted_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [models.UniqueConstraint(fields=["platform", "key"], name="chat_post_once")]
+        indexes = [
+            models.Index(
+                fields=["incident", "destination", "id"],
+                condition=Q(state="pending"),
+                name="chat_post_pending_by_stream",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key} ({self.state})"
+
+    @property
+    def needs_channel(self) -> bool:
+        """Whether it waits for the incident's channel (posted there, or linking to it)."""
+        return (
+            self.destination == self.Destination.INCIDENT_CHANNEL
+            or self.kind == self.Kind.ANNOUNCEMENT
+        )

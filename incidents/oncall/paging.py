@@ -21,8 +21,10 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.mail import send_mail
 from django.db import transaction
+from django.dispatch import Signal
 from django.utils import timezone
 
+from incidents.chat.platform import chat_configured
 from incidents.models import Incident, IncidentStatus, Source, Team, TimelineEvent
 from incidents.policies import Action, can, require
 from incidents.services import timeline_record
@@ -46,6 +48,18 @@ DELIVER_KIND = "oncall.page_deliver"
 PAGE_MAX_ATTEMPTS = 5
 RETRY_BASE = timedelta(seconds=15)
 SENDABLE = (ContactMethod.Kind.EMAIL, ContactMethod.Kind.WEBHOOK)
+# Pages were written (one step's, in its transaction); kwargs: `incident`, `pages`. The chat
+# mirrors them into the incident's channel.
+pages_created = Signal()
+
+
+class DeliveryRefused(delivery.DeliveryError):
+    """The channel refused the page for good (an unknown member, a revoked token): no retry."""
+
+
+def _sendable() -> tuple[str, ...]:
+    """Return the contact method kinds pages go out on: Slack DMs too when chat is configured."""
+    return (*SENDABLE, ContactMethod.Kind.SLACK) if chat_configured() else SENDABLE
 
 
 def _generation(incident: Incident) -> int:
@@ -61,7 +75,7 @@ def _addresses(user: User) -> list[tuple[str, str, ContactMethod | None]]:
     """Return (channel, address, method) to reach the person, in their order; email fallback."""
     methods: list[tuple[str, str, ContactMethod | None]] = [
         (method.kind, method.address, method)
-        for method in ContactMethod.objects.filter(user=user, active=True, kind__in=SENDABLE)
+        for method in ContactMethod.objects.filter(user=user, active=True, kind__in=_sendable())
     ]
     if methods:
         return methods
@@ -105,6 +119,8 @@ def _create_pages(
                     payload={"page_id": page.pk},
                 )
                 pages.append(page)
+    if pages:
+        pages_created.send(sender=Page, incident=incident, pages=pages)
     return pages
 
 
@@ -403,11 +419,15 @@ def deliver_page(timer: Timer) -> str:
                 message=message,
                 delivery_id=page.delivery_id,
             )
+        elif page.channel == ContactMethod.Kind.SLACK:
+            from incidents.chat.services.dms import page_dm_send
+
+            message_id = page_dm_send(page=page)
         else:
             raise delivery.DeliveryError(f"no way to send on {page.channel}")
     except delivery.DeliveryError as exc:
         page.last_error = str(exc)[:300]
-        if page.attempts >= PAGE_MAX_ATTEMPTS:
+        if page.attempts >= PAGE_MAX_ATTEMPTS or isinstance(exc, DeliveryRefused):
             page.state = Page.State.FAILED
             page.save(update_fields=["attempts", "last_error", "state"])
             logger.error("%s: page %s failed for good: %s", incident.reference, page.pk, exc)

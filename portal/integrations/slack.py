@@ -65,6 +65,9 @@ UNAVAILABLE_ERRORS = frozenset(
 )
 # Slack's error names are snake_case; anything else in `error` was made up by slack_sdk from a
 # body that was not JSON (a proxy's error page), and is no error name.
+# Seconds views.open may take (slack_sdk counts timeouts in whole seconds).
+MODAL_TIMEOUT_SECONDS = 2
+
 ERROR_NAME = re.compile(r"^[a-z0-9_.]+$")
 
 # Block Kit limits (https://docs.slack.dev/reference/block-kit/blocks).
@@ -309,6 +312,11 @@ class SlackPlatform:
         self._client = WebClient(
             token=token, base_url=base_url, timeout=self._timeout, retry_handlers=[]
         )
+        # A modal is opened inside Slack's 3-second answer window, with a trigger that expires
+        # within it: waiting longer than this could only answer the person too late.
+        self._modal_client = WebClient(
+            token=token, base_url=base_url, timeout=MODAL_TIMEOUT_SECONDS, retry_handlers=[]
+        )
 
     def open_channel(self, *, name: str, topic: str = "") -> Channel:
         """Create a public channel, or return the existing one of that name (idempotent)."""
@@ -486,7 +494,7 @@ class SlackPlatform:
     def open_modal(self, *, trigger_id: str, modal: Modal) -> None:
         """Open a form for the person who just acted (the trigger expires in seconds)."""
         with _translated("views.open"):
-            self._client.views_open(trigger_id=trigger_id, view=modal_view(modal))
+            self._modal_client.views_open(trigger_id=trigger_id, view=modal_view(modal))
 
     def reply(self, *, response_url: str, message: Message, ephemeral: bool = True) -> None:
         """Answer a command or button click later, through the address the platform gave."""

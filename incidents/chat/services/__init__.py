@@ -1,0 +1,1 @@
+"""Writes of the chat app, one module per concern (commands, pins, channels, …)."""
