@@ -22,7 +22,14 @@ from incidents.oncall.models import Page
 from incidents.policies import Action, require
 from portal.auth import AnyUser
 from portal.errors import ApplicationError
-from portal.integrations.chat import ChatError, ChatRateLimited, ChatUnavailable
+from portal.integrations.chat import (
+    Channel,
+    ChatError,
+    ChatInvalidRequest,
+    ChatPlatform,
+    ChatRateLimited,
+    ChatUnavailable,
+)
 from portal.models import Timer
 from portal.timers import TimerRetry, timer_cancel, timer_handler, timer_schedule
 
@@ -44,6 +51,8 @@ ARCHIVE_KIND = "chat.archive"
 # Slack's rules for channel names: lowercase letters, digits, hyphens and underscores, ≤ 80.
 CHANNEL_NAME_MAX = 80
 TOPIC_MAX = 250
+# Names tried when a channel the app cannot see (a private one) holds the incident's name.
+NAME_TRIES = 5
 # Incidents this severe (P1, P2 in the seeded table) get a channel wherever they are declared
 # or triggered; others get one on request (the incident page's button, or `/incident`).
 AUTO_OPEN_MAX_RANK = 2
@@ -56,6 +65,28 @@ def channel_name(incident: Incident) -> str:
     if not slug:
         return base
     return f"{base}-{slug}"[:CHANNEL_NAME_MAX].rstrip("-")
+
+
+def _suffixed(name: str, number: int) -> str:
+    suffix = f"-{number}"
+    return name[: CHANNEL_NAME_MAX - len(suffix)].rstrip("-") + suffix
+
+
+def _open_under_a_free_name(platform: ChatPlatform, *, name: str, topic: str) -> Channel:
+    """Open the channel under its name, else `<name>-2`, `-3` … while an unseen channel has it.
+
+    A visible channel of the name is reused by the adapter; one it cannot see (private, say)
+    answers `name_taken` for good, and retrying the same name would never open the war room.
+    A retry after a crash walks the same names and reuses the one it created.
+    """
+    for number in range(1, NAME_TRIES):
+        candidate = name if number == 1 else _suffixed(name, number)
+        try:
+            return platform.open_channel(name=candidate, topic=topic)
+        except ChatInvalidRequest as exc:
+            if exc.code != "name_taken":
+                raise
+    return platform.open_channel(name=_suffixed(name, NAME_TRIES), topic=topic)
 
 
 def channel_topic(incident: Incident) -> str:
@@ -186,7 +217,7 @@ def open_incident_channel(timer: Timer) -> str:
         return "chat is not configured"
     incident = channel.incident
     try:
-        opened = platform.open_channel(name=channel.name, topic=channel_topic(incident))
+        opened = _open_under_a_free_name(platform, name=channel.name, topic=channel_topic(incident))
     except ChatRateLimited as exc:
         raise TimerRetry(timedelta(seconds=max(exc.retry_after, 1.0)), reason=str(exc)) from exc
     except ChatUnavailable:
