@@ -332,6 +332,9 @@ class TimelineEvent(models.Model):
         NOTE = "note", "Note"
         DETAILS_CHANGED = "details_changed", "Details changed"
         ALERT = "alert", "Alert"
+        JOB_REQUESTED = "job_requested", "Job requested"
+        JOB_CONFIRMED = "job_confirmed", "Job confirmed"
+        JOB_FINISHED = "job_finished", "Job finished"
 
     incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="timeline")
     kind = models.CharField(max_length=20, choices=Kind.choices)

@@ -24,6 +24,8 @@ class Action(StrEnum):
     REOPEN = "reopen"
     CLOSE = "close"
     PUBLISH_PUBLIC_UPDATE = "publish_public_update"
+    RUN_DIAGNOSTICS = "run_diagnostics"
+    RUN_MUTATING_JOB = "run_mutating_job"
 
 
 # Any responder may do these on any incident.
@@ -35,6 +37,7 @@ RESPONDER_ACTIONS = frozenset(
         Action.NOTE,
         Action.STATUS_UPDATE,
         Action.TAKE_ROLE,
+        Action.RUN_DIAGNOSTICS,
     }
 )
 # Only the Incident Commander (or any responder while there is no IC) may do these.
@@ -99,6 +102,16 @@ def can(user: AnyUser, action: Action, incident: Incident | None = None) -> bool
             holders.get(IncidentRole.COMMANDER),
             holders.get(IncidentRole.COMMUNICATOR),
         )
+    if action == Action.RUN_MUTATING_JOB:
+        # Changing a cluster is the IC's and the Investigator's call; with no IC nobody else
+        # steps in (unlike COMMANDER_ACTIONS): a mutation needs someone who holds the incident.
+        if incident is None:
+            return False
+        holders = current_holder_ids(incident)
+        return user.pk in (
+            holders.get(IncidentRole.COMMANDER),
+            holders.get(IncidentRole.INVESTIGATOR),
+        )
     return False
 
 
@@ -119,6 +132,8 @@ PHRASES = {
     Action.REOPEN: "reopen it",
     Action.CLOSE: "close it",
     Action.PUBLISH_PUBLIC_UPDATE: "publish to the status page",
+    Action.RUN_DIAGNOSTICS: "run diagnostics",
+    Action.RUN_MUTATING_JOB: "run jobs that change the cluster",
 }
 
 
@@ -139,6 +154,11 @@ def require(user: AnyUser, action: Action, incident: Incident | None = None) -> 
         whose = f"{incident.reference}'s " if incident is not None else "the "
         raise PermissionDeniedError(
             f"Only {whose}Incident Commander or Communicator (or staff) may {phrase}."
+        )
+    if action == Action.RUN_MUTATING_JOB:
+        whose = f"{incident.reference}'s " if incident is not None else "the "
+        raise PermissionDeniedError(
+            f"Only {whose}Incident Commander or Investigator (or staff) may {phrase}."
         )
     if action == Action.READ:
         raise PermissionDeniedError("Your account is not in a group that may read incidents.")

@@ -25,5 +25,6 @@ urlpatterns = [
     path("<int:pk>/notes/", views.incident_note_add, name="note_add"),
     path("<int:pk>/details/", views.incident_edit_details, name="edit_details"),
     path("<int:pk>/public-updates/", include("incidents.statuspage.urls")),
+    path("<int:pk>/", include("incidents.runbooks.urls")),
     path("<int:pk>/chat/", include("incidents.chat.urls")),
 ]

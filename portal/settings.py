@@ -293,6 +293,18 @@ FIREBREAK_SLACK_SIGNING_SECRET = env.str("FIREBREAK_SLACK_SIGNING_SECRET", defau
 FIREBREAK_SLACK_API_URL = env.str("FIREBREAK_SLACK_API_URL", default="https://slack.com/api/")
 FIREBREAK_SLACK_ANNOUNCE_CHANNEL = env.str("FIREBREAK_SLACK_ANNOUNCE_CHANNEL", default="#incidents")
 FIREBREAK_SLACK_ARCHIVE_AFTER_HOURS = env.float("FIREBREAK_SLACK_ARCHIVE_AFTER_HOURS", default=24.0)
+# Kubernetes jobs: a preview older than this must be refreshed before it is confirmed; a
+# preview or a run not finished within its timeout fails (it is never retried blindly); the
+# wait for a rollout after a change gives up after its limit, looking every few seconds.
+FIREBREAK_JOB_PREVIEW_MAX_AGE_MINUTES = env.float(
+    "FIREBREAK_JOB_PREVIEW_MAX_AGE_MINUTES", default=10
+)
+FIREBREAK_JOB_PREVIEW_TIMEOUT_MINUTES = env.float(
+    "FIREBREAK_JOB_PREVIEW_TIMEOUT_MINUTES", default=5
+)
+FIREBREAK_JOB_RUN_TIMEOUT_MINUTES = env.float("FIREBREAK_JOB_RUN_TIMEOUT_MINUTES", default=15)
+FIREBREAK_JOB_ROLLOUT_WAIT_MINUTES = env.float("FIREBREAK_JOB_ROLLOUT_WAIT_MINUTES", default=15)
+FIREBREAK_JOB_ROLLOUT_POLL_SECONDS = env.float("FIREBREAK_JOB_ROLLOUT_POLL_SECONDS", default=5)
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     # Timers are rows; this sweep fires whatever is due, whatever happened to its wake-up.
     "timers-sweep": {

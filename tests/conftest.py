@@ -65,6 +65,7 @@ def ensure_reference_data() -> None:
         "incidents.oncall.migrations.0002_manager_permissions",
         "incidents.statuspage.migrations.0002_seed_update_templates",
         "postmortems.migrations.0002_manager_permissions",
+        "incidents.runbooks.migrations.0002_seed_runbooks",
     ):
         migration = importlib.import_module(module)
         forward = getattr(migration, "create_groups", None) or getattr(migration, "seed", None)

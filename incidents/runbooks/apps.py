@@ -7,3 +7,7 @@ class RunbooksConfig(AppConfig):
     name = "incidents.runbooks"
     label = "runbooks"
     verbose_name = "Runbooks"
+
+    def ready(self) -> None:
+        # Register the jobs' timer kinds (wake-ups, rollout polls) in every process.
+        from .services import jobs  # noqa: F401

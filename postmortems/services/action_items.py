@@ -183,6 +183,41 @@ def action_item_create(
     return item
 
 
+def action_item_follow_up(
+    *,
+    incident: Incident,
+    title: str,
+    description: str = "",
+    owner: User | None,
+    created_by: User | None,
+    priority: str = ActionItem.Priority.P2,
+    due_in_business_days: int = 2,
+) -> ActionItem:
+    """Open the follow-up an authorised change leaves behind (an image pin to undo, say).
+
+    The change itself was checked (an Investigator may pin an image but not add action items),
+    so the follow-up is the system's, not a person's request: no permission check here. It is
+    due a few of the owning team's business days from now.
+    """
+    from ..deadlines import due_date_after
+
+    due_date = due_date_after(
+        team=incident.team, resolved_at=timezone.now(), days=due_in_business_days
+    )
+    fields = action_item_validate(
+        title=title,
+        description=description,
+        owner=owner,
+        due_date=due_date,
+        priority=priority,
+        tracker_url="",
+    )
+    with transaction.atomic():
+        item = ActionItem.objects.create(incident=incident, created_by=created_by, **fields)
+        _plan_reminders(item)
+    return item
+
+
 def _lock(item: ActionItem) -> ActionItem:
     return (
         ActionItem.objects.select_for_update(of=("self",))

@@ -176,6 +176,18 @@ def test_the_runbook_example_carries_its_impact(client):
     assert "13:57 CE" in text
 
 
+def test_the_payments_incident_suggests_the_runbooks_playbooks(client):
+    load()
+    incident = Incident.objects.get(title="Payments service returning 503")
+
+    client.force_login(User.objects.get(username="alice"))
+    text = client.get(f"/incidents/{incident.pk}/").content.decode()
+
+    for title in ("First 5 minutes of a P1", "All pods crashing", "Rollback procedures"):
+        assert title in text
+    assert "Node group failure" not in text  # an ingress playbook, not the payments one's
+
+
 @pytest.fixture
 def eager_tasks():
     """Run tasks in-process even when the suite runs against a real broker."""

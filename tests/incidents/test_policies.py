@@ -40,6 +40,10 @@ MATRIX = {
     Action.CLOSE: "          .     .    .     .     ✓     ✓    ✓    ✓",
     # "publish a public update: IC, Communicator" — never any responder, even without an IC.
     Action.PUBLISH_PUBLIC_UPDATE: ". .    .     .     .     ✓    .    ✓",
+    # "run diagnostics: responder, staff".
+    Action.RUN_DIAGNOSTICS: "  .     .    .     ✓     ✓     ✓    .    ✓",
+    # "run a mutating Kubernetes job: IC, Investigator, staff" — no stand-in without an IC.
+    Action.RUN_MUTATING_JOB: " .     .    .     .     .     ✓    .    ✓",
 }
 
 
@@ -78,3 +82,14 @@ def test_inactive_user_has_no_rights(people):
     user, incident = people[IC]
     user.is_active = False
     assert not any(can(user, action, incident) for action in Action)
+
+
+def test_the_investigator_may_run_mutating_jobs_and_no_other_role_may(people, carol):
+    from incidents.services import incident_role_assign
+
+    alice, incident = people[IC]
+    bob, _ = people[RESPONDER]
+    incident_role_assign(incident=incident, actor=alice, role="investigator", user=bob)
+    incident_role_assign(incident=incident, actor=alice, role="communicator", user=carol)
+    assert can(bob, Action.RUN_MUTATING_JOB, incident)
+    assert not can(carol, Action.RUN_MUTATING_JOB, incident)

@@ -24,6 +24,7 @@ from incidents.models import (
     UpdateStatus,
 )
 from incidents.oncall.models import Rotation, RotationParticipant, Schedule
+from incidents.runbooks.models import Runbook
 from incidents.statuspage.models import Component, ComponentGroup
 from incidents.statuspage.services import maintenance_schedule, public_update_publish
 from portal.auth import MANAGERS, RESPONDERS, VIEWERS
@@ -156,6 +157,13 @@ SERVICES = [
         ],
     },
 ]
+
+# The runbook's playbooks (seeded by a migration) suggested on each service's incidents.
+RUNBOOKS_OF_SERVICES = {
+    "payments-api": ["all-pods-crashing", "rollback-procedures"],
+    "checkout": ["rollback-procedures"],
+    "ingress": ["service-traffic-dropped-to-zero", "node-group-failure", "etcd-api-server-issues"],
+}
 
 
 SCHEDULES = [
@@ -469,6 +477,7 @@ class Command(BaseCommand):
         people, created_people = self._people(password)
         self._teams(people)
         self._services()
+        self._runbooks()
         self._schedules(people)
         self._status_page(people)
         source = self._alert_source()
@@ -547,6 +556,12 @@ class Command(BaseCommand):
                     ServiceLink(service=service, kind=kind, title=title, url=url, position=i)
                     for i, (kind, title, url) in enumerate(spec["links"])
                 )
+
+    def _runbooks(self) -> None:
+        """Link the seeded playbooks to the services they are for (suggested on their incidents)."""
+        for slug, runbook_slugs in RUNBOOKS_OF_SERVICES.items():
+            service = Service.objects.get(slug=slug)
+            service.runbooks.add(*Runbook.objects.filter(slug__in=runbook_slugs))
 
     def _status_page(self, people: dict[str, User]) -> None:
         """Components for the public page, and a maintenance next week (once)."""

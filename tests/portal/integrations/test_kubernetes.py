@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from portal.integrations import kubernetes as k8s
+from portal.integrations.kubernetes.client import _session
 from tests.fakes.kubernetes import HASH_LABEL, LAST_APPLIED, REVISION
 
 NS = "production"
@@ -416,7 +417,7 @@ def test_a_wrong_patch_content_type_gets_415_from_the_api(fake_kubernetes):
     fake.add_application("argocd", DEP)
 
     # Strategic merge is what the client sends for a dict by default; CRDs refuse it.
-    with k8s._session(cluster) as session, pytest.raises(k8s.KubernetesInvalid) as refused:
+    with _session(cluster) as session, pytest.raises(k8s.KubernetesInvalid) as refused:
         session.call(
             session.custom.patch_namespaced_custom_object,
             "argoproj.io",
