@@ -5,6 +5,7 @@ workers (or runs in-cluster), and an Argo CD token is read from an environment v
 whose *name* is stored here.
 """
 
+import re
 from typing import Any
 
 from django import forms
@@ -18,6 +19,9 @@ from portal.errors import ApplicationError
 from .models import Cluster, Job, JobKind, KubernetesTarget, Runbook, RunbookFlag
 from .services import runbook_flag_resolve
 
+# An environment variable's name; a pasted token (a JWT has dots) is refused, never stored, and
+# so never echoed back in "No Argo CD token: set the environment variable …".
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
 CREDENTIALS_NOTE = (
     "Names and paths only: Firebreak never stores a credential. The file or variable must exist "
     "on the workers."
@@ -78,6 +82,15 @@ class KubernetesTargetForm(forms.ModelForm):  # type: ignore[type-arg]
             "configmap_paths": "A JSON list of paths in the repository, e.g. "
             '["k8s/production/configmap.yaml"].',
         }
+
+    def clean_argo_token_env(self) -> str:
+        name = str(self.cleaned_data.get("argo_token_env") or "").strip()
+        if name and not ENV_NAME.match(name):
+            raise forms.ValidationError(
+                "Give the name of an environment variable (letters, digits, _), such as "
+                "ARGOCD_TOKEN — never the token itself."
+            )
+        return name
 
 
 @admin.register(KubernetesTarget)

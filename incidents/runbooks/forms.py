@@ -95,7 +95,9 @@ class JobRequestForm(forms.Form):
         elif kind == K.CONFIGMAP_RESTORE:
             self.fields["path"] = forms.CharField(widget=forms.HiddenInput, initial=configmap_path)
             if options:
-                self.fields["revision"] = forms.ChoiceField(label="Git revision", choices=options)
+                self.fields["revision"] = forms.ChoiceField(
+                    label="Git revision", choices=options, initial=_previous(options)
+                )
             else:
                 self.fields["revision"] = forms.CharField(
                     label="Git revision",
@@ -119,8 +121,16 @@ class JobRequestForm(forms.Form):
 
 def _choice_or_number(label: str, options: list[tuple[str, str]]) -> forms.Field:
     if options:
-        return forms.TypedChoiceField(label=label, choices=options, coerce=int)
+        return forms.TypedChoiceField(
+            label=label, choices=options, coerce=int, initial=_previous(options)
+        )
     return forms.IntegerField(label=label, min_value=0)
+
+
+def _previous(options: list[tuple[str, str]]) -> str | None:
+    # Histories are listed newest (the live one) first; preselecting it would make the
+    # one-click preview fail with "already at that revision", so offer the one before it.
+    return options[1][0] if len(options) > 1 else None
 
 
 class RunbookFlagForm(forms.Form):

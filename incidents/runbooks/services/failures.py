@@ -52,7 +52,8 @@ def failure_message(exc: Exception, job: Job) -> str:
     if isinstance(exc, argocd.ArgoCDUnavailable):
         return f"Argo CD is unavailable: {text}"
     if isinstance(exc, argocd.ArgoCDError):
-        return f"Argo CD: {text}"
+        # Most of the adapter's messages already start with "Argo CD …"; Argo's own do not.
+        return text if text.startswith("Argo CD") else f"Argo CD: {text}"
     if isinstance(exc, helm.HelmUnavailable):
         return f"{text} Roll back with `helm rollback` by hand (see the guidance)."
     if isinstance(exc, helm.HelmTimeout):
@@ -69,5 +70,5 @@ def failure_message(exc: Exception, job: Job) -> str:
 def control_plane_refusal(status: k8s.ControlPlaneStatus) -> str:
     """Return the refusal a mutating job gets while the control plane is not ready."""
     detail = status.error or status.readyz.strip().splitlines()[-1:] or ["not ready"]
-    reason = detail if isinstance(detail, str) else detail[0]
+    reason = (detail if isinstance(detail, str) else detail[0]).rstrip(".")
     return f"The control plane is not ready ({reason}). {CONTROL_PLANE_DOWN}."

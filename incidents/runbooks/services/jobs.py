@@ -122,6 +122,14 @@ def job_request(
         return _same_request(existing, incident=incident, actor=actor)
     if incident.status == IncidentStatus.CLOSED:
         raise JobNotAllowed(f"{incident.reference} is closed; reopen it to run jobs.")
+    # The incident's roles grant jobs on its own services' targets only (as the runbook page
+    # offers them); an incident without services may reach every target.
+    service_ids = set(incident.services.values_list("pk", flat=True))
+    if service_ids and target.service_id not in service_ids:
+        raise JobNotAllowed(
+            f"{target.service.name} · {target.name} is not a target of {incident.reference}'s "
+            "services; add the service to the incident first."
+        )
     unavailable = kinds.kind_unavailable(kind=kind, target=target)
     if unavailable:
         raise InvalidInputError(unavailable, field="kind")
