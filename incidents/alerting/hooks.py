@@ -28,6 +28,7 @@ logger = logging.getLogger(__name__)
 MAX_BODY_BYTES = 512 * 1024
 
 Ingest = Callable[..., IngestResult]
+CountRepeat = Callable[..., IngestResult | None]
 
 
 class BodyTooLarge(Exception):
@@ -92,13 +93,28 @@ def _bearer_hook(
     ingest: Ingest,
     *,
     status: int = 200,
+    count_repeat: CountRepeat | None = None,
 ) -> JsonResponse:
     try:
         body = _read_body(request)
-        source = selectors.alert_source_for_hook(
-            source_id=source_id, kinds=kinds, secret=_secret(request)
-        )
-        result = ingest(source=source, payload=_json(body))
+        secret = _secret(request)
+        try:
+            payload, not_json = _json(body), None
+        except BodyNotJson as exc:
+            payload, not_json = None, exc
+        if count_repeat is not None and not_json is None:
+            # A plain repeat is counted in one statement that also checks the secret; anything
+            # else is answered below, in the usual order: 401 or 404 before 400.
+            counted = count_repeat(source_id=source_id, kinds=kinds, secret=secret, payload=payload)
+            if counted is not None:
+                return JsonResponse(_summary(counted), status=status)
+        source = selectors.alert_source_for_hook(source_id=source_id, kinds=kinds, secret=secret)
+        if not_json is not None:
+            raise not_json
+        if count_repeat is not None:
+            result = ingest(source=source, payload=payload, repeat_checked=True)
+        else:
+            result = ingest(source=source, payload=payload)
     except BodyTooLarge:
         return _error(413, f"The body is larger than {MAX_BODY_BYTES // 1024} KB.")
     except BodyNotJson as exc:
@@ -128,7 +144,11 @@ def _summary(result: IngestResult) -> dict[str, Any]:
 def alertmanager_hook(request: HttpRequest, source_id: int) -> JsonResponse:
     """Receive a Prometheus Alertmanager webhook (version 4)."""
     return _bearer_hook(
-        request, source_id, {AlertSource.Kind.ALERTMANAGER}, services.alertmanager_ingest
+        request,
+        source_id,
+        {AlertSource.Kind.ALERTMANAGER},
+        services.alertmanager_ingest,
+        count_repeat=services.alertmanager_count_repeat,
     )
 
 
@@ -137,7 +157,11 @@ def alertmanager_hook(request: HttpRequest, source_id: int) -> JsonResponse:
 def grafana_hook(request: HttpRequest, source_id: int) -> JsonResponse:
     """Receive a Grafana webhook contact point's notification (version 1)."""
     return _bearer_hook(
-        request, source_id, {AlertSource.Kind.GRAFANA}, services.alertmanager_ingest
+        request,
+        source_id,
+        {AlertSource.Kind.GRAFANA},
+        services.alertmanager_ingest,
+        count_repeat=services.alertmanager_count_repeat,
     )
 
 

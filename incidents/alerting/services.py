@@ -8,7 +8,7 @@ while that incident is open; an alert that fires after its incident was resolved
 
 import logging
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -33,12 +33,13 @@ from .formats import (
     AlertmanagerNotification,
     GenericEvent,
     PagerDutyEvent,
+    PayloadInvalid,
     parse_alertmanager,
     parse_generic,
     parse_pagerduty,
 )
 from .models import Alert, AlertGroup, AlertSource, secret_digest
-from .routing import Route, Router
+from .routing import Route, Router, routing_policy_forget
 
 logger = logging.getLogger(__name__)
 
@@ -61,35 +62,93 @@ class IngestResult:
 # --- Ingestion ----------------------------------------------------------------------------------
 
 
-def alertmanager_ingest(*, source: AlertSource, payload: object) -> IngestResult:
-    """Ingest an Alertmanager v4 (or Grafana v1) notification: one alert row per episode."""
+def alertmanager_count_repeat(
+    *, source_id: int, kinds: Collection[str], secret: str, payload: object
+) -> IngestResult | None:
+    """Count a delivery of one still-firing known episode, the sender checked in the same UPDATE.
+
+    Most deliveries are this (Alertmanager re-sends each group every repeat_interval), and one
+    statement is all they cost. Anything else returns None with nothing written: an invalid
+    payload, a new episode, a resolve, several alerts, or no active source of these kinds with
+    this secret; the caller then authenticates the sender and calls `alertmanager_ingest`.
+    """
+    if not secret:
+        return None
+    try:
+        notification = parse_alertmanager(payload)
+    except PayloadInvalid:
+        return None
+    keys = {(item.fingerprint, item.starts_at) for item in notification.alerts}
+    if len(keys) != 1 or any(item.status != FIRING for item in notification.alerts):
+        return None
+    ((fingerprint, starts_at),) = keys
+    at = connection.ops.adapt_datetimefield_value  # what the ORM stores (SQLite: naive UTC)
+    kind_list = sorted(kinds)
+    with connection.cursor() as cursor:
+        # The database compares SHA-256 digests, as the PagerDuty lookup does: how long that
+        # takes tells nothing about the secret, which is what a constant-time compare is for.
+        cursor.execute(
+            f"UPDATE {Alert._meta.db_table}"  # noqa: S608 (model tables)
+            " SET last_seen_at = %s, receive_count = receive_count + 1"
+            " WHERE source_id = %s AND fingerprint = %s AND starts_at = %s AND status = %s"
+            f" AND EXISTS (SELECT 1 FROM {AlertSource._meta.db_table}"
+            "  WHERE id = %s AND is_active = %s AND secret_digest = %s"
+            f"  AND kind IN ({', '.join(['%s'] * len(kind_list))}))",
+            [
+                at(timezone.now()),
+                source_id,
+                fingerprint,
+                at(starts_at),
+                FIRING,
+                source_id,
+                True,
+                secret_digest(secret),
+                *kind_list,
+            ],
+        )
+        if cursor.rowcount == 0:
+            return None
+    return IngestResult(repeated=len(notification.alerts))
+
+
+def alertmanager_ingest(
+    *, source: AlertSource, payload: object, repeat_checked: bool = False
+) -> IngestResult:
+    """Ingest an Alertmanager v4 (or Grafana v1) notification: one alert row per episode.
+
+    `repeat_checked`: `alertmanager_count_repeat` already found it is not the plain repeat of
+    one episode (a statement saved).
+    """
     notification = parse_alertmanager(payload)
     result = IngestResult()
-    if _count_plain_repeats(source, notification, result):
+    if _count_plain_repeats(source, notification, result, repeat_checked=repeat_checked):
         return result
     return _apply_atomically(
-        lambda result: _alertmanager_apply(source, notification, result), IngestResult
+        lambda result, retry: _alertmanager_apply(source, notification, result, retry=retry),
+        IngestResult,
     )
 
 
 def _apply_atomically(
-    apply: Callable[[IngestResult], None], new_result: Callable[[], IngestResult]
+    apply: Callable[[IngestResult, bool], None], new_result: Callable[[], IngestResult]
 ) -> IngestResult:
     """Apply a delivery in one transaction, once more if a concurrent one stored an episode first.
 
     Episodes are inserted without a savepoint each (a round trip saved per write); the rare
     unique conflict with a delivery of another group rolls this one back, and the second run
-    finds the other's row.
+    (`retry`) finds the other's row.
     """
-    for attempt in (1, 2):
+    for retry in (False, True):
         result = new_result()
         try:
             with transaction.atomic():
-                apply(result)
+                apply(result, retry)
         except IntegrityError:
-            if attempt == 2:
+            if retry:
                 raise
             logger.info("An episode was stored concurrently; applying the delivery again")
+            # Or a rule's service was deleted by another process: route with fresh rules.
+            routing_policy_forget()
             continue
         break
     return result
@@ -100,7 +159,11 @@ class _NotOnlyRepeats(Exception):
 
 
 def _count_plain_repeats(
-    source: AlertSource, notification: AlertmanagerNotification, result: IngestResult
+    source: AlertSource,
+    notification: AlertmanagerNotification,
+    result: IngestResult,
+    *,
+    repeat_checked: bool,
 ) -> bool:
     """Count a delivery whose alerts all still fire as known episodes, in one UPDATE.
 
@@ -110,6 +173,8 @@ def _count_plain_repeats(
     """
     keys = {(item.fingerprint, item.starts_at) for item in notification.alerts}
     if not keys or any(item.status != FIRING for item in notification.alerts):
+        return False
+    if len(keys) == 1 and repeat_checked:
         return False
     if len(keys) == 1 and not transaction.get_connection().in_atomic_block:
         # One alert (the usual group): one statement either counts it or writes nothing.
@@ -156,7 +221,7 @@ def pagerduty_event(*, source: AlertSource, event: object) -> IngestResult:
     parsed = parse_pagerduty(event)
     dedup_key = parsed.dedup_key or uuid.uuid4().hex
 
-    def apply(result: IngestResult) -> None:
+    def apply(result: IngestResult, retry: bool) -> None:
         if parsed.action == "trigger":
             _trigger(source, _pagerduty_fields(parsed, dedup_key), result)
         elif parsed.action == "acknowledge":
@@ -172,7 +237,7 @@ def generic_ingest(*, source: AlertSource, payload: object) -> IngestResult:
     parsed = parse_generic(payload)
     dedup_key = parsed.dedup_key or uuid.uuid4().hex
 
-    def apply(result: IngestResult) -> None:
+    def apply(result: IngestResult, retry: bool) -> None:
         if parsed.status == "resolved":
             _resolve_key(source, dedup_key, result)
         else:
@@ -204,21 +269,29 @@ class _Episode:
 
 
 def _alertmanager_apply(
-    source: AlertSource, notification: AlertmanagerNotification, result: IngestResult
+    source: AlertSource,
+    notification: AlertmanagerNotification,
+    result: IngestResult,
+    *,
+    retry: bool,
 ) -> None:
     now = timezone.now()
     router = Router(source)
-    group = _lock_group(source, notification.group_key)
-    known = {
-        (alert.fingerprint, alert.starts_at): alert
-        for alert in Alert.objects.select_related("incident", "severity")
-        .filter(
-            source=source,
-            fingerprint__in={item.fingerprint for item in notification.alerts},
-            starts_at__in={item.starts_at for item in notification.alerts},
-        )
-        .order_by()  # a lookup, not a listing: skip the model's sort
-    }
+    group, group_is_new = _lock_group(source, notification.group_key, now)
+    known: dict[tuple[str, datetime], Alert] = {}
+    if not group_is_new or retry:
+        # A new group has no episodes, though one of its alerts may have been stored under
+        # another group key (Alertmanager regrouped it): that insert fails, and the retry looks.
+        known = {
+            (alert.fingerprint, alert.starts_at): alert
+            for alert in Alert.objects.select_related("incident", "severity")
+            .filter(
+                source=source,
+                fingerprint__in={item.fingerprint for item in notification.alerts},
+                starts_at__in={item.starts_at for item in notification.alerts},
+            )
+            .order_by()  # a lookup, not a listing: skip the model's sort
+        }
     to_place: list[Alert] = []
     resolved_unseen: list[Alert] = []
     resolved_now: list[Alert] = []
@@ -267,7 +340,13 @@ def _alertmanager_apply(
             last_seen_at=now, receive_count=F("receive_count") + 1
         )
         result.repeated += len(repeats)
-    opened = _place_firing(group, to_place, now, sender=f"{source.name} ({notification.sender})")
+    opened = _place_firing(
+        group,
+        to_place,
+        now,
+        sender=f"{source.name} ({notification.sender})",
+        group_is_new=group_is_new,
+    )
     if opened is not None:
         result.incidents_opened.append(opened)
     _record_resolved_unseen(group, resolved_unseen, now)
@@ -333,8 +412,9 @@ def _generic_fields(event: GenericEvent, dedup_key: str) -> _Episode:
 def _trigger(source: AlertSource, episode: _Episode, result: IngestResult) -> None:
     """Open an alert for a dedup key, or count a repeat while one is open under that key."""
     now = timezone.now()
-    group = _lock_group(source, episode.fingerprint)
-    alert = _open_alert(source, episode.fingerprint)
+    group, group_is_new = _lock_group(source, episode.fingerprint, now)
+    # A group is one dedup key: a new one has no alert yet.
+    alert = None if group_is_new else _open_alert(source, episode.fingerprint)
     if alert is not None:
         Alert.objects.filter(pk=alert.pk).update(
             last_seen_at=now, receive_count=F("receive_count") + 1
@@ -343,7 +423,7 @@ def _trigger(source: AlertSource, episode: _Episode, result: IngestResult) -> No
         return
     alert = _create_episode(source, group, episode, Router(source), now)
     result.created += 1
-    opened = _place_firing(group, [alert], now, sender=source.name)
+    opened = _place_firing(group, [alert], now, sender=source.name, group_is_new=group_is_new)
     if opened is not None:
         result.incidents_opened.append(opened)
 
@@ -387,24 +467,38 @@ def _resolve_key(source: AlertSource, dedup_key: str, result: IngestResult) -> N
 # --- Ingestion steps ----------------------------------------------------------------------------
 
 
-def _lock_group(source: AlertSource, key: str) -> AlertGroup:
-    """Return the sender's group, created on first sight, locked until the transaction ends.
+def _lock_group(source: AlertSource, key: str, now: datetime) -> tuple[AlertGroup, bool]:
+    """Return the sender's group, locked until the transaction ends, and whether it is new.
 
-    One upsert does both: inserting the row, or (on conflict) updating it, takes its row lock
-    on PostgreSQL, and SQLite's write transaction holds the whole database anyway.
+    Inserting the row locks it (a concurrent insert of the same key waits for this transaction);
+    a known key's row is locked with SELECT … FOR UPDATE (SQLite's write transaction holds the
+    whole database anyway). Only a new group lets ingestion skip looking for its episodes.
     """
     table = AlertGroup._meta.db_table
     digest = secret_digest(key)
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} (source_id, key, key_digest, created_at)"  # noqa: S608 (model table)
-            " VALUES (%s, %s, %s, %s)"
-            " ON CONFLICT (source_id, key_digest) DO UPDATE SET key_digest = EXCLUDED.key_digest"
-            " RETURNING id, incident_id, created_at",
-            [source.pk, key, digest, timezone.now()],
-        )
-        group_id, incident_id, created_at = cursor.fetchone()
-    return AlertGroup(
+        while True:
+            cursor.execute(
+                f"INSERT INTO {table} (source_id, key, key_digest, created_at)"  # noqa: S608 (model table)
+                " VALUES (%s, %s, %s, %s)"
+                " ON CONFLICT (source_id, key_digest) DO NOTHING"
+                " RETURNING id, incident_id, created_at",
+                [source.pk, key, digest, now],
+            )
+            row = cursor.fetchone()
+            created = row is not None
+            if not created:
+                cursor.execute(
+                    f"SELECT id, incident_id, created_at FROM {table}"  # noqa: S608 (model table)
+                    f" WHERE source_id = %s AND key_digest = %s{lock}",
+                    [source.pk, digest],
+                )
+                row = cursor.fetchone()  # None: deleted in between (its source was); insert
+            if row is not None:
+                break
+    group_id, incident_id, created_at = row
+    group = AlertGroup(
         id=group_id,
         source=source,
         key=key,
@@ -412,6 +506,7 @@ def _lock_group(source: AlertSource, key: str) -> AlertGroup:
         incident_id=incident_id,
         created_at=created_at,
     )
+    return group, created
 
 
 def _open_alert(source: AlertSource, dedup_key: str) -> Alert | None:
@@ -496,7 +591,7 @@ def _open_incident(group: AlertGroup) -> Incident | None:
 
 
 def _place_firing(
-    group: AlertGroup, alerts: list[Alert], now: datetime, *, sender: str
+    group: AlertGroup, alerts: list[Alert], now: datetime, *, sender: str, group_is_new: bool
 ) -> Incident | None:
     """Put newly firing episodes on the group's open incident, a new incident, or in triage.
 
@@ -524,11 +619,15 @@ def _place_firing(
         return None
     ids = [alert.pk for alert in alerts]
     # Episodes of this group that waited in triage join the incident the group now gets.
-    waiting = list(
-        group.alerts.filter(incident__isnull=True, status=FIRING)
-        .exclude(actionable=False)
-        .exclude(pk__in=ids)
-        .select_related("severity", "service")
+    waiting = (
+        []
+        if group_is_new
+        else list(
+            group.alerts.filter(incident__isnull=True, status=FIRING)
+            .exclude(actionable=False)
+            .exclude(pk__in=ids)
+            .select_related("severity", "service")
+        )
     )
     members = alerts + waiting
     lead = min(routed, key=lambda alert: (alert.severity.rank, alert.pk))
@@ -548,9 +647,7 @@ def _place_firing(
         at=now,
         impact_started_at=min(impact_starts) if impact_starts else None,
     )
-    _attach(members, incident)
-    group.incident = incident
-    group.save(update_fields=["incident"])
+    _attach_group(group, members, incident)
     lines = [f"Opened by {len(members)} alert{'s' if len(members) > 1 else ''} from {sender}:"]
     lines += [f"• {_headline(alert)}" for alert in members]
     lines += [f"{alert.title}: {alert.severity_note}" for alert in members if alert.severity_note]
@@ -590,6 +687,8 @@ def _record_resolutions(alerts: list[Alert], now: datetime) -> None:
 def _resolve_unattended(alerts: list[Alert], now: datetime) -> None:
     """Resolve incidents nobody acknowledged once every one of their alerts has resolved."""
     incidents = {alert.incident_id for alert in alerts if alert.incident_id is not None}
+    if not incidents:
+        return  # (an empty `IN` runs no query, but building it costs as much as one)
     for incident in Incident.objects.filter(pk__in=incidents, status=IncidentStatus.TRIGGERED):
         if Alert.objects.filter(incident=incident, status=FIRING).exists():
             continue
@@ -606,6 +705,28 @@ def _resolve_unattended(alerts: list[Alert], now: datetime) -> None:
         except TransitionNotAllowed:
             # Someone acknowledged it meanwhile; it is theirs to resolve now.
             logger.info("%s was acknowledged meanwhile; left open", incident.reference)
+
+
+def _attach_group(group: AlertGroup, alerts: list[Alert], incident: Incident) -> None:
+    """Put the episodes on the incident the group now follows.
+
+    Written out, as the group lock is: every first delivery runs these two, and building them
+    through the ORM cost more than running them.
+    """
+    ids = [alert.pk for alert in alerts]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {Alert._meta.db_table} SET incident_id = %s"  # noqa: S608 (model table)
+            f" WHERE id IN ({', '.join(['%s'] * len(ids))})",
+            [incident.pk, *ids],
+        )
+        cursor.execute(
+            f"UPDATE {AlertGroup._meta.db_table} SET incident_id = %s WHERE id = %s",  # noqa: S608 (model table)
+            [incident.pk, group.pk],
+        )
+    for alert in alerts:
+        alert.incident = incident
+    group.incident = incident
 
 
 def _attach(alerts: list[Alert], incident: Incident) -> None:

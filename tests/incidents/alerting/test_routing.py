@@ -158,6 +158,72 @@ class TestRules:
             rule.full_clean()
 
 
+class TestEditsWhileAlertsArrive:
+    """Each process routes with a copy of the rules; an edit shows on the next alert."""
+
+    def other_alert(self, number: int) -> dict:
+        return firing(
+            fingerprint=f"ffff00000000000{number}",
+            groupKey=f'{{}}:{{alertname="Other{number}"}}',
+            labels={"alertname": f"Other{number}"},
+        )
+
+    def test_a_rule_added_routes_the_next_alert(self, send_am, payments):
+        send_am(self.other_alert(1))
+        RoutingRule.objects.create(name="payments", match_labels={}, service=payments)
+
+        send_am(self.other_alert(2))
+
+        routed = dict(Alert.objects.values_list("fingerprint", "service__slug"))
+        assert routed == {"ffff000000000001": None, "ffff000000000002": payments.slug}
+
+    def test_a_rule_changed_or_deleted_routes_no_more(self, send_am, payments):
+        rule = RoutingRule.objects.create(name="payments", match_labels={}, service=payments)
+        send_am(self.other_alert(1))
+        rule.match_labels = {"service": "nothing-sends-this"}
+        rule.save()
+        send_am(self.other_alert(2))
+        rule.delete()
+
+        send_am(self.other_alert(3))
+
+        routed = dict(Alert.objects.values_list("fingerprint", "service__slug"))
+        assert routed == {
+            "ffff000000000001": payments.slug,
+            "ffff000000000002": None,
+            "ffff000000000003": None,
+        }
+
+    def test_a_severity_renamed_in_the_policy_is_used_by_the_next_alert(self, send_am):
+        send_am(self.other_alert(1))
+        p2 = Severity.objects.get(code="P2")
+        Severity.objects.filter(code="P1").update(code="P1-old")
+        p2.code = "P1"  # "critical" maps to P1: now this row
+        p2.save()
+
+        send_am(self.other_alert(2))
+
+        severities = dict(Alert.objects.values_list("fingerprint", "severity__name"))
+        assert severities["ffff000000000002"] == p2.name
+        assert severities["ffff000000000001"] != p2.name
+
+    def test_an_edit_made_by_another_process_shows_once_the_copy_is_old(
+        self, send_am, payments, monkeypatch
+    ):
+        from incidents.alerting import routing
+
+        rule = RoutingRule.objects.create(name="payments", match_labels={}, service=payments)
+        send_am(self.other_alert(1))
+        # What another process's edit looks like here: no signal, only the row changes.
+        RoutingRule.objects.filter(pk=rule.pk).update(is_active=False)
+        monkeypatch.setattr(routing, "POLICY_SECONDS", 0)
+
+        send_am(self.other_alert(2))
+
+        routed = dict(Alert.objects.values_list("fingerprint", "service__slug"))
+        assert routed == {"ffff000000000001": payments.slug, "ffff000000000002": None}
+
+
 class TestTimestamps:
     @pytest.mark.parametrize(
         ("text", "expected"),
