@@ -125,48 +125,73 @@ def notify_targets(*, severity: Severity) -> tuple[PlanTarget, ...]:
     return tuple(targets)
 
 
-def _team_oncall(team: Team, at: datetime) -> list[User]:
-    found = []
+# Someone a target means, with the schedule they are on call in when that is why (the on-call
+# health figures count pages per rotation).
+Recipient = tuple[User, int | None]
+
+
+def _team_oncall(team: Team, at: datetime) -> list[Recipient]:
+    found: list[Recipient] = []
     for schedule in Schedule.objects.filter(team=team):
         user = oncall_at(schedule=schedule, at=at)
         if user is not None:
-            found.append(user)
+            found.append((user, schedule.pk))
     return found
 
 
-def target_users(*, incident: Incident, target: PlanTarget, at: datetime) -> list[User]:
-    """Return who the target means at the instant (a schedule's on-call is who is on call then)."""
+def target_recipients(*, incident: Incident, target: PlanTarget, at: datetime) -> list[Recipient]:
+    """Return who the target means at the instant, each with the schedule that put them there."""
     team = incident.team
     if target.kind == T.USER:
-        return list(User.objects.filter(pk=target.user_id or 0, is_active=True))
+        return [
+            (user, None) for user in User.objects.filter(pk=target.user_id or 0, is_active=True)
+        ]
     if target.kind == T.SCHEDULE:
         schedule = Schedule.objects.filter(pk=target.schedule_id or 0).first()
         user = oncall_at(schedule=schedule, at=at) if schedule else None
-        return [user] if user else []
+        return [(user, schedule.pk)] if user and schedule else []
     if target.kind == T.TEAM_ONCALL:
         if target.team_id is not None:
             team = Team.objects.filter(pk=target.team_id or 0).first()
         if team is None:
             return []
         # Nobody on call must not mean nobody paged: the team's managers stand in.
-        return _team_oncall(team, at) or list(team.engineering_managers.filter(is_active=True))
+        return _team_oncall(team, at) or [
+            (user, None) for user in team.engineering_managers.filter(is_active=True)
+        ]
     if team is None:
         return []
     if target.kind == T.ENGINEERING_MANAGERS:
-        return list(team.engineering_managers.filter(is_active=True).order_by("pk"))
+        return [
+            (user, None) for user in team.engineering_managers.filter(is_active=True).order_by("pk")
+        ]
     if target.kind == T.ESCALATION_CONTACT:
         contact = team.escalation_contact
-        return [contact] if contact is not None and contact.is_active else []
+        return [(contact, None)] if contact is not None and contact.is_active else []
     raise ValueError(f"Unknown escalation target {target.kind!r}.")
+
+
+def target_users(*, incident: Incident, target: PlanTarget, at: datetime) -> list[User]:
+    """Return who the target means at the instant (a schedule's on-call is who is on call then)."""
+    return [user for user, _ in target_recipients(incident=incident, target=target, at=at)]
+
+
+def recipients_with_schedules(
+    *, incident: Incident, targets: tuple[PlanTarget, ...], at: datetime
+) -> list[Recipient]:
+    """Return the distinct people the targets mean, in target order, with their schedule."""
+    seen: dict[int, Recipient] = {}
+    for target in targets:
+        for user, schedule_id in target_recipients(incident=incident, target=target, at=at):
+            seen.setdefault(user.pk, (user, schedule_id))
+    return list(seen.values())
 
 
 def recipients(*, incident: Incident, targets: tuple[PlanTarget, ...], at: datetime) -> list[User]:
     """Return the distinct people the targets mean at the instant, in target order."""
-    seen: dict[int, User] = {}
-    for target in targets:
-        for user in target_users(incident=incident, target=target, at=at):
-            seen.setdefault(user.pk, user)
-    return list(seen.values())
+    return [
+        user for user, _ in recipients_with_schedules(incident=incident, targets=targets, at=at)
+    ]
 
 
 def describe_target(target: PlanTarget) -> str:

@@ -443,6 +443,14 @@ class Page(models.Model):
     recipient = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="pages"
     )
+    schedule = models.ForeignKey(
+        "Schedule",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="pages",
+        help_text="The rotation whose on-call was paged, when that is why this person was.",
+    )
     channel = models.CharField(max_length=10, choices=ContactMethod.Kind.choices)
     address = models.CharField(max_length=500)
     contact_method = models.ForeignKey(

@@ -36,7 +36,13 @@ from portal.timers import timer_cancel, timer_handler, timer_schedule
 
 from .acks import ack_url
 from .business_hours import add_business_days, is_business_time, next_business_start
-from .escalation import PlanTarget, escalation_plan, notify_targets, recipients
+from .escalation import (
+    PlanTarget,
+    escalation_plan,
+    notify_targets,
+    recipients,
+    recipients_with_schedules,
+)
 from .models import ContactMethod, IncidentEngagement, Page
 from .reminders import reminders_replan, reminders_start, reminders_stop
 
@@ -90,9 +96,15 @@ def _create_pages(
     users: Sequence[User],
     step_number: int | None = None,
     requested_by: AnyUser | None = None,
+    schedules: dict[int, int | None] | None = None,
 ) -> list[Page]:
-    """Write one page per person and contact method (once per step) and schedule its sending."""
+    """Write one page per person and contact method (once per step) and schedule its sending.
+
+    `schedules` names, per user id, the schedule whose on-call put them here (for the figures
+    of pages per rotation).
+    """
     pages = []
+    schedules = schedules or {}
     for user in users:
         addresses = _addresses(user)
         if not addresses:
@@ -107,6 +119,7 @@ def _create_pages(
                 defaults={
                     "kind": kind,
                     "step_number": step_number,
+                    "schedule_id": schedules.get(user.pk),
                     "contact_method": method,
                     "requested_by": requested_by if isinstance(requested_by, User) else None,
                 },
@@ -298,7 +311,8 @@ def page_more(
         raise InvalidInputError("Choose at least one person, schedule or team.", field="targets")
     now = timezone.now()
     with transaction.atomic():
-        users = recipients(incident=incident, targets=tuple(targets), at=now)
+        found = recipients_with_schedules(incident=incident, targets=tuple(targets), at=now)
+        users = [user for user, _ in found]
         if not users:
             raise ApplicationError("Nobody to page: no one is on call there right now.")
         pages = _create_pages(
@@ -307,6 +321,7 @@ def page_more(
             step=f"more-{uuid.uuid4().hex[:12]}",
             users=users,
             requested_by=actor,
+            schedules={user.pk: schedule_id for user, schedule_id in found},
         )
         names = ", ".join(user.get_full_name() or user.get_username() for user in users)
         timeline_record(
@@ -343,13 +358,15 @@ def fire_escalation_step(timer: Timer) -> str:
         return "not paged: superseded by a newer plan"
     number = payload["number"]
     targets = tuple(PlanTarget.from_payload(t) for t in payload["targets"])
-    users = recipients(incident=incident, targets=targets, at=timezone.now())
+    found = recipients_with_schedules(incident=incident, targets=targets, at=timezone.now())
+    users = [user for user, _ in found]
     _create_pages(
         incident=incident,
         kind=Page.Kind.ESCALATION,
         step=f"esc-{payload['plan']}-{number}",
         step_number=number,
         users=users,
+        schedules={user.pk: schedule_id for user, schedule_id in found},
     )
     if engagement.last_step_fired is None or number > engagement.last_step_fired:
         engagement.last_step_fired = number

@@ -99,6 +99,22 @@ def test_not_acknowledged_escalates_to_em_after_five_minutes_then_vp(paging_team
     assert len(paged(incident)) == 3
 
 
+def test_a_page_names_the_rotation_whose_on_call_it_reached(paging_team, people, clock):
+    """Pages per rotation are counted from this: the on-call's page has its schedule."""
+    start = clock.now
+    incident = factories.triggered("P1", team=paging_team)
+    incident_engage(incident_id=incident.pk)
+    clock.at(start + timedelta(minutes=5, seconds=1))
+    clock.sweep()
+
+    schedules = {
+        page.recipient.username: page.schedule
+        for page in Page.objects.filter(incident=incident, kind=Page.Kind.ESCALATION)
+    }
+    assert schedules["olga"] is not None and schedules["olga"].team == paging_team
+    assert schedules["erin"] is None  # the engineering manager, not on call in a rotation
+
+
 def test_acknowledged_in_time_nobody_else_is_paged(paging_team, people, clock):
     start = clock.now
     incident = factories.triggered("P1", team=paging_team)
