@@ -10,7 +10,7 @@ TYPED := incidents/services incidents/selectors.py incidents/policies.py inciden
 	portal/auth.py portal/celery.py portal/timers.py portal/tasks.py portal/services.py \
 	portal/integrations postmortems \
 	incidents/oncall incidents/alerting incidents/statuspage incidents/chat incidents/signals.py \
-	incidents/runbooks
+	incidents/runbooks incidents/health
 
 .PHONY: run test lint format typecheck bench demo migrate vardirs clean
 

@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "incidents.statuspage.apps.StatuspageConfig",
     "incidents.chat.apps.ChatConfig",
     "incidents.runbooks.apps.RunbooksConfig",
+    "incidents.health.apps.HealthConfig",
     "postmortems.apps.PostmortemsConfig",
 ]
 
@@ -305,6 +306,12 @@ FIREBREAK_JOB_PREVIEW_TIMEOUT_MINUTES = env.float(
 FIREBREAK_JOB_RUN_TIMEOUT_MINUTES = env.float("FIREBREAK_JOB_RUN_TIMEOUT_MINUTES", default=15)
 FIREBREAK_JOB_ROLLOUT_WAIT_MINUTES = env.float("FIREBREAK_JOB_ROLLOUT_WAIT_MINUTES", default=15)
 FIREBREAK_JOB_ROLLOUT_POLL_SECONDS = env.float("FIREBREAK_JOB_ROLLOUT_POLL_SECONDS", default=5)
+# On-call health: detection slower than this (impact start to detection) asks for better
+# alerts on the after-incident checklist; the weekly report goes out on this ISO weekday
+# (1 = Monday) at this hour of each team's own time zone.
+FIREBREAK_SLOW_DETECTION_MINUTES = env.float("FIREBREAK_SLOW_DETECTION_MINUTES", default=10)
+FIREBREAK_WEEKLY_REPORT_WEEKDAY = env.int("FIREBREAK_WEEKLY_REPORT_WEEKDAY", default=1)
+FIREBREAK_WEEKLY_REPORT_HOUR = env.int("FIREBREAK_WEEKLY_REPORT_HOUR", default=9)
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     # Timers are rows; this sweep fires whatever is due, whatever happened to its wake-up.
     "timers-sweep": {
