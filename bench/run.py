@@ -4,8 +4,9 @@ Prints numbers and ratios; asserts nothing. The hot paths use a throwaway SQLite
 temporary folder, eager tasks and a local-memory cache, so they need no services and leave nothing
 behind. Then bench/detection.py, in its own process, measures alert ingestion through gunicorn
 and escalation timers fired by a real Celery worker, on PostgreSQL and Redis (each section is
-skipped with a message when what it needs is not running). Last, bench/statuspage.py measures the
-public status page and its JSON from the cache through gunicorn, on the same services.
+skipped with a message when what it needs is not running). Then bench/statuspage.py measures the
+public status page and its JSON from the cache through gunicorn, on the same services, and last
+bench/health.py the on-call health dashboard over 100,000 incidents and a million alert episodes.
 
     make bench                       # or: .venv/bin/python bench/run.py [--incidents 200]
     .venv/bin/python bench/run.py --skip-detection          # the hot paths only
@@ -143,6 +144,9 @@ def main() -> int:
     parser.add_argument(
         "--skip-statuspage", action="store_true", help="skip the status page benchmark"
     )
+    parser.add_argument(
+        "--skip-health", action="store_true", help="skip the on-call health benchmark"
+    )
     args, detection_args = parser.parse_known_args()
 
     responder, service, severity = setup_world()
@@ -205,16 +209,19 @@ def main() -> int:
         env=CALLER_ENV,
         check=False,
     )
-    if args.skip_statuspage:
-        return detection.returncode
-    sys.stdout.flush()
-    # The same options: it takes the connection and server ones and ignores the others.
-    statuspage = subprocess.run(  # noqa: S603 - our own interpreter and script
-        [sys.executable, str(ROOT / "bench" / "statuspage.py"), *detection_args],
-        env=CALLER_ENV,
-        check=False,
-    )
-    return detection.returncode or statuspage.returncode
+    returncodes = [detection.returncode]
+    # The same options for each: it takes the connection and server ones and ignores the others.
+    for skip, script in ((args.skip_statuspage, "statuspage.py"), (args.skip_health, "health.py")):
+        if skip:
+            continue
+        sys.stdout.flush()
+        finished = subprocess.run(  # noqa: S603 - our own interpreter and script
+            [sys.executable, str(ROOT / "bench" / script), *detection_args],
+            env=CALLER_ENV,
+            check=False,
+        )
+        returncodes.append(finished.returncode)
+    return max(returncodes)
 
 
 if __name__ == "__main__":

@@ -248,7 +248,11 @@ class Incident(TimeStampedModel):
                 name="incident_users_affected_is_a_percentage",
             ),
         ]
-        indexes = [models.Index(fields=["status", "-detected_at"])]
+        indexes = [
+            models.Index(fields=["status", "-detected_at"]),
+            # On-call health windows are ranges of detected_at, whatever the status.
+            models.Index(fields=["detected_at"]),
+        ]
 
     def __str__(self) -> str:
         return f"{self.reference} {self.title}"

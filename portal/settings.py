@@ -334,6 +334,13 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "schedule": env.float("FIREBREAK_REMINDER_PLAN_SECONDS", default=3600.0),
         "options": {"expires": 1800},
     },
+    # Mails each team's weekly on-call report once its local sending time of a new week has
+    # passed; a WeeklyReport row per team and week makes a repeated run send nothing.
+    "health-weekly-reports": {
+        "task": "incidents.health.tasks.weekly_reports_task",
+        "schedule": env.float("FIREBREAK_WEEKLY_REPORT_CHECK_SECONDS", default=3600.0),
+        "options": {"expires": 1800},
+    },
 }
 CELERY_TIMEZONE = "UTC"
 

@@ -21,4 +21,5 @@ urlpatterns = [
     path("ack/", include("incidents.oncall.ack_urls")),
     path("status/", include("incidents.statuspage.public_urls")),
     path("postmortems/", include("postmortems.urls")),
+    path("health/", include("incidents.health.urls")),
 ]

@@ -473,6 +473,22 @@ class Page(models.Model):
 
     class Meta:
         ordering = ["created_at", "id"]
+        indexes = [
+            # On-call health reads ranges of created_at of sent pages (escalation and manual);
+            # with the columns it groups and filters by, PostgreSQL reads this index alone.
+            models.Index(
+                fields=[
+                    "created_at",
+                    "schedule",
+                    "recipient",
+                    "actionable",
+                    "needed_manual_action",
+                    "incident",
+                ],
+                condition=Q(kind__in=("escalation", "manual"), state="sent"),
+                name="page_sent_created_covering",
+            )
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["incident", "step", "recipient", "channel", "address"],

@@ -188,6 +188,18 @@ def test_the_payments_incident_suggests_the_runbooks_playbooks(client):
     assert "Node group failure" not in text  # an ingress playbook, not the payments one's
 
 
+def test_the_health_dashboard_reads_the_demo_history(client):
+    load()
+    client.force_login(User.objects.get(username="maria"))
+
+    for days in (7, 30, 90):
+        response = client.get(f"/health/?days={days}")
+        assert response.status_code == 200
+    text = response.content.decode()
+    assert "Mean time to acknowledge" in text and "Mean time to resolve" in text
+    assert "<svg" in text  # the weekly trends
+
+
 @pytest.fixture
 def eager_tasks():
     """Run tasks in-process even when the suite runs against a real broker."""
