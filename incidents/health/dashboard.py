@@ -20,7 +20,7 @@ from django.utils.safestring import SafeString, mark_safe
 
 from incidents.models import Service, Team
 from portal.auth import AnyUser
-from portal.templatetags.portal_tags import duration, person
+from portal.templatetags.portal_tags import person
 from postmortems.action_item_selectors import action_item_owner_choices
 
 from .charts import ChartKind, ChartPoint, chart_svg
@@ -30,6 +30,7 @@ from .metrics import (
     ACTIONABLE_PAGES_PER_WEEK_TARGET,
     FALSE_POSITIVE_TARGET,
     MTTA_TARGET,
+    NO_DURATIONS,
     AlertQuality,
     Durations,
     NoisyAlert,
@@ -46,7 +47,7 @@ from .metrics import (
 )
 from .reports import report_path
 from .services import can_create_toil_follow_up
-from .templatetags.health_pages import percent
+from .templatetags.health_pages import health_duration, percent
 
 # The worst alert names shown at once; the rest fold away (the count still links to them all).
 ALERT_NAMES_SHOWN = 15
@@ -70,8 +71,8 @@ def health_url(view: str, scope: Scope, /, **extra: Any) -> str:
 
 
 def duration_text(value: timedelta | None) -> str:
-    """Return a duration as the portal writes it ("4 min", "1 h 5 min"), or an em dash."""
-    return "—" if value is None else duration(value)
+    """Return a response time as the health pages write it ("4 min 30 s"), or an em dash."""
+    return "—" if value is None else health_duration(value)
 
 
 def under(value: float | timedelta | None, target: float | timedelta) -> str:
@@ -86,11 +87,14 @@ def under(value: float | timedelta | None, target: float | timedelta) -> str:
 
 @dataclass(frozen=True)
 class DurationsRow:
-    """One line of a response-time table: its name and a link to the incidents it measures."""
+    """One team's or service's response times, each count linking to the incidents measured."""
 
     name: str
-    durations: Durations
+    durations: Durations  # MTTR
     url: str
+    mtta: Durations = NO_DURATIONS
+    mtta_url: str = ""
+    mtta_verdict: str = ""
 
 
 @dataclass(frozen=True)
@@ -215,15 +219,26 @@ def _severity_rows(
 
 
 def _named_rows(
-    scope: Scope, by_name: dict[str, Durations], slugs: dict[str, str], param: str
+    scope: Scope,
+    by_name: dict[str, Durations],
+    slugs: dict[str, str],
+    param: str,
+    mtta_by_name: dict[str, Durations] | None = None,
 ) -> list[DurationsRow]:
+    def url(name: str, figure: str) -> str:
+        if name not in slugs:
+            return ""
+        return health_url("incidents", scope, **{param: slugs[name], "figure": figure})
+
+    mtta_by_name = mtta_by_name or {}
     return [
         DurationsRow(
             name=name,
             durations=durations,
-            url=health_url("incidents", scope, **{param: slugs[name], "figure": "mttr"})
-            if name in slugs
-            else "",
+            url=url(name, "mttr"),
+            mtta=mtta_by_name.get(name, NO_DURATIONS),
+            mtta_url=url(name, "mtta"),
+            mtta_verdict=under(mtta_by_name.get(name, NO_DURATIONS).mean, MTTA_TARGET),
         )
         for name, durations in by_name.items()
     ]
@@ -597,10 +612,21 @@ def dashboard_context(
         "busiest": _busiest(scope, rotations),
         "severity_rows": _severity_rows(scope, times.mtta_by_severity, times.mttr_by_severity),
         "mttr_groups": [
-            ("team", _named_rows(scope, times.mttr_by_team, _team_slugs(teams), "team")),
+            (
+                "team",
+                _named_rows(
+                    scope, times.mttr_by_team, _team_slugs(teams), "team", times.mtta_by_team
+                ),
+            ),
             (
                 "service",
-                _named_rows(scope, times.mttr_by_service, _service_slugs(services), "service"),
+                _named_rows(
+                    scope,
+                    times.mttr_by_service,
+                    _service_slugs(services),
+                    "service",
+                    times.mtta_by_service,
+                ),
             ),
         ],
         "alert_rows": alert_rows[:ALERT_NAMES_SHOWN],

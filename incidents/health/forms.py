@@ -113,6 +113,23 @@ class HealthFilterForm(forms.Form):
         ]
 
     @property
+    def ignored(self) -> list[str]:
+        """Say which filter values were not understood and what the page shows instead."""
+        self.is_valid()
+        shown_instead = {
+            "days": "Choose 7, 30 or 90 days; {value} was ignored.",
+            "team": "There is no team {value}; showing every team.",
+            "service": "There is no service {value}; showing every service.",
+            "severity": "There is no peak severity {value}; showing every severity.",
+            "week": "Write the week as 2026-W05; {value} was ignored.",
+        }
+        return [
+            shown_instead[name].format(value=f"“{self.data.get(name, '')}”")
+            for name in shown_instead
+            if name in self.errors
+        ]
+
+    @property
     def visible_filters(self) -> list[forms.BoundField]:
         """Return the filters a person chooses (the period is a row of links, the week a link)."""
         return [self["team"], self["service"], self["severity"]]

@@ -20,7 +20,6 @@ from django.urls import reverse
 from django.utils import timezone
 
 from incidents.models import Team
-from portal.templatetags.portal_tags import duration
 
 from .charts import ChartPoint, chart_svg
 from .checklist import CHECKLIST_KEYS, LABELS, checklist_summary
@@ -42,6 +41,7 @@ from .metrics import (
 )
 from .models import WeeklyReport
 from .selectors import Window
+from .templatetags.health_pages import health_duration
 
 logger = logging.getLogger(__name__)
 
@@ -174,7 +174,7 @@ def _week(team: Team, iso_year: int, iso_week: int) -> WeekFigures:
 
 
 def _text(value: timedelta | None) -> str:
-    return "—" if value is None else duration(value)
+    return "—" if value is None else health_duration(value)
 
 
 def _percent(rate: float | None) -> str:
@@ -185,7 +185,7 @@ def _signed_duration(delta: timedelta) -> str:
     if not delta:
         return "±0"
     sign = "+" if delta > timedelta(0) else MINUS
-    return sign + duration(abs(delta))
+    return sign + health_duration(abs(delta))
 
 
 def _signed(number: float, suffix: str = "") -> str:

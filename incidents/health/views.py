@@ -79,6 +79,12 @@ def _scope_text(scope: Scope) -> str:
     else:
         period = f"Last {scope.days} days"
     parts = [f"{period} ({first:%Y-%m-%d} to {last:%Y-%m-%d}, {zone.key})"]
+    if scope.window.end <= scope.window.start:
+        # A week outside the period (an old bookmark): say so rather than print a backwards range.
+        parts = [
+            f"Week {scope.week_text} is not within the last {scope.days} days: nothing to show "
+            "(drop the period to see the whole week)"
+        ]
     if scope.team:
         parts.append(f"team {scope.team.name}")
     if scope.service:
@@ -213,6 +219,11 @@ def page_list(request: HttpRequest) -> HttpResponse:
     no_schedule = schedule_value == "none"
     schedule_id = None if no_schedule else _int(schedule_value)
     person_id = _int(request.GET.get("person"))
+    # A number that is not one would otherwise drop its filter and list every page silently.
+    if schedule_value and not no_schedule and schedule_id is None:
+        return HttpResponseBadRequest("Write schedule as a rotation's number, or schedule=none.")
+    if request.GET.get("person") and person_id is None:
+        return HttpResponseBadRequest("Write person as a person's number.")
     actionable = request.GET.get("actionable") == "1"
     manual = request.GET.get("manual") == "1"
     rows = drilldown.page_rows(
@@ -263,6 +274,8 @@ def alert_list(request: HttpRequest) -> HttpResponse:
     """List the alert episodes behind a figure: ?source=…&name=…&verdict=…, ?month=YYYY-MM."""
     form, scope = _filter_form(request)
     source_id = _int(request.GET.get("source"))
+    if request.GET.get("source") and source_id is None:
+        return HttpResponseBadRequest("Write source as an alert source's number.")
     name = request.GET.get("name") if "name" in request.GET else None
     verdict = request.GET.get("verdict", "")
     if verdict and verdict not in drilldown.ALERT_VERDICTS:
