@@ -10,7 +10,7 @@ from django.utils import timezone
 from incidents.health.models import ToilFollowUp
 from postmortems.models import ActionItem
 from tests import factories
-from tests.incidents.health.builders_hc import episode, known_week, weeks_since_now
+from tests.incidents.health.builders import episode, known_week, weeks_since_now
 
 sync_api = pytest.importorskip("playwright.sync_api")
 
@@ -35,8 +35,8 @@ def test_a_manager_reviews_the_month_follows_a_figure_and_opens_an_automate_or_f
             week.source,
             "PagerStorm",
             first + timedelta(minutes=minute),
-            on=week.api,
-            opened=week.incidents["p1"] if minute == 1 else None,
+            service=week.api,
+            incident=week.incidents["p1"] if minute == 1 else None,
         )
     manager = factories.manager("max")
     manager.first_name = "Max"

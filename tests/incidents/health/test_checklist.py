@@ -14,7 +14,7 @@ from incidents.models import IncidentStatus, Source
 from postmortems.models import ActionItem
 from tests import factories
 
-from . import builders_hb as b
+from . import builders as b
 
 pytestmark = pytest.mark.django_db
 
@@ -27,12 +27,12 @@ def item(incident, key):
 
 
 def test_an_open_incident_has_no_checklist_yet():
-    assert incident_checklist(incident=b.incident(resolved=None)) == []
+    assert incident_checklist(incident=b.incident_at(resolved=None)) == []
 
 
 def test_resolved_and_closed_incidents_have_the_four_items_in_the_runbooks_order():
     for status in (IncidentStatus.RESOLVED, IncidentStatus.CLOSED):
-        keys = [entry.key for entry in incident_checklist(incident=b.incident(status=status))]
+        keys = [entry.key for entry in incident_checklist(incident=b.incident_at(status=status))]
         assert keys == ["action_items", "runbook", "alerting", "review"]
 
 
@@ -40,7 +40,7 @@ def test_resolved_and_closed_incidents_have_the_four_items_in_the_runbooks_order
 
 
 def test_no_action_items_is_missing_and_links_to_adding_one():
-    incident = b.incident()
+    incident = b.incident_at()
     entry = item(incident, "action_items")
     assert entry.state == "missing"
     assert "No action items" in entry.detail
@@ -48,7 +48,7 @@ def test_no_action_items_is_missing_and_links_to_adding_one():
 
 
 def test_items_with_an_owner_and_a_due_date_or_a_tracker_link_are_tracked(alice):
-    incident = b.incident()
+    incident = b.incident_at()
     b.action_item(incident, "Add canary", owner=alice, due_date=date(2026, 12, 1))
     b.action_item(incident, "Fix probe", owner=alice, tracker_url="https://linear.app/x/ISS-1")
     entry = item(incident, "action_items")
@@ -57,7 +57,7 @@ def test_items_with_an_owner_and_a_due_date_or_a_tracker_link_are_tracked(alice)
 
 
 def test_missing_names_the_items_without_an_owner_and_without_a_date_or_link(alice):
-    incident = b.incident()
+    incident = b.incident_at()
     b.action_item(incident, "Add canary", owner=alice, due_date=date(2026, 12, 1))
     orphan = b.action_item(incident, "Pin the base image", due_date=date(2026, 12, 1))
     b.action_item(incident, "Write the integration test", owner=alice)
@@ -70,14 +70,14 @@ def test_missing_names_the_items_without_an_owner_and_without_a_date_or_link(ali
 
 
 def test_finished_items_count_as_tracked_even_without_an_owner():
-    incident = b.incident()
+    incident = b.incident_at()
     b.action_item(incident, "Old idea", status=ActionItem.Status.WONT_DO)
     b.action_item(incident, "Rolled back", status=ActionItem.Status.DONE)
     assert item(incident, "action_items").state == "done"
 
 
 def test_a_postmortem_is_where_tracked_items_and_new_ones_are_linked(alice):
-    incident = b.incident(code="P2")
+    incident = b.incident_at(code="P2")
     pm = b.postmortem(incident)
     assert item(incident, "action_items").url.endswith(f"?postmortem={pm.pk}")
     b.action_item(incident, "Add canary", owner=alice, due_date=date(2026, 12, 1))
@@ -88,11 +88,11 @@ def test_a_postmortem_is_where_tracked_items_and_new_ones_are_linked(alice):
 
 
 def test_no_runbook_flag_means_no_runbook_update_is_needed():
-    assert item(b.incident(), "runbook").state == "not_needed"
+    assert item(b.incident_at(), "runbook").state == "not_needed"
 
 
 def test_an_open_runbook_flag_is_missing_and_links_to_the_runbook():
-    incident = b.incident()
+    incident = b.incident_at()
     book = b.runbook("Node group failure")
     b.flag(incident, book)
     b.flag(incident, b.runbook("Rollback procedures"), resolved="2026-11-03 09:00")
@@ -104,13 +104,13 @@ def test_an_open_runbook_flag_is_missing_and_links_to_the_runbook():
 
 
 def test_runbook_is_done_when_every_flag_is_resolved():
-    incident = b.incident()
+    incident = b.incident_at()
     b.flag(incident, b.runbook(), resolved="2026-11-03 09:00")
     assert item(incident, "runbook").state == "done"
 
 
 def test_another_incidents_flag_does_not_count():
-    incident, other = b.incident(), b.incident()
+    incident, other = b.incident_at(), b.incident_at()
     b.flag(other, b.runbook())
     assert item(incident, "runbook").state == "not_needed"
 
@@ -119,7 +119,7 @@ def test_another_incidents_flag_does_not_count():
 
 
 def test_fast_detection_needs_no_alerting_work():
-    incident = b.incident(impact_started="2026-11-02 09:55", detected="2026-11-02 10:00")
+    incident = b.incident_at(impact_started="2026-11-02 09:55", detected="2026-11-02 10:00")
     entry = item(incident, "alerting")
     assert entry.state == "not_needed"
     assert "5 min" in entry.detail
@@ -127,12 +127,12 @@ def test_fast_detection_needs_no_alerting_work():
 
 def test_detection_exactly_at_the_threshold_is_not_slow(settings):
     settings.FIREBREAK_SLOW_DETECTION_MINUTES = 10
-    incident = b.incident(impact_started="2026-11-02 09:50", detected="2026-11-02 10:00")
+    incident = b.incident_at(impact_started="2026-11-02 09:50", detected="2026-11-02 10:00")
     assert item(incident, "alerting").state == "not_needed"
 
 
 def test_slow_detection_without_an_alerting_item_is_missing_and_says_the_rule(alice):
-    incident = b.incident(impact_started="2026-11-02 09:35", detected="2026-11-02 10:00")
+    incident = b.incident_at(impact_started="2026-11-02 09:35", detected="2026-11-02 10:00")
     b.action_item(incident, "Add canary deployment", owner=alice, due_date=date(2026, 12, 1))
     entry = item(incident, "alerting")
     assert entry.state == "missing"
@@ -152,7 +152,7 @@ def test_slow_detection_without_an_alerting_item_is_missing_and_says_the_rule(al
     ],
 )
 def test_slow_detection_is_done_with_an_item_about_alerting(title):
-    incident = b.incident(impact_started="2026-11-02 09:00", detected="2026-11-02 10:00")
+    incident = b.incident_at(impact_started="2026-11-02 09:00", detected="2026-11-02 10:00")
     tracked = b.action_item(incident, title, status=ActionItem.Status.WONT_DO)
     entry = item(incident, "alerting")
     assert entry.state == "done"
@@ -160,7 +160,7 @@ def test_slow_detection_is_done_with_an_item_about_alerting(title):
 
 
 def test_the_slow_detection_threshold_is_a_setting(settings):
-    incident = b.incident(impact_started="2026-11-02 09:55", detected="2026-11-02 10:00")
+    incident = b.incident_at(impact_started="2026-11-02 09:55", detected="2026-11-02 10:00")
     settings.FIREBREAK_SLOW_DETECTION_MINUTES = 2
     assert item(incident, "alerting").state == "missing"
 
@@ -170,18 +170,18 @@ def test_the_slow_detection_threshold_is_a_setting(settings):
 
 def test_no_review_is_needed_for_p3_and_p4_without_a_postmortem():
     for code in ("P3", "P4"):
-        assert item(b.incident(code=code), "review").state == "not_needed"
+        assert item(b.incident_at(code=code), "review").state == "not_needed"
 
 
 def test_a_required_postmortem_not_started_is_missing_and_links_to_the_incident_panel():
-    incident = b.incident(code="P2")
+    incident = b.incident_at(code="P2")
     entry = item(incident, "review")
     assert entry.state == "missing"
     assert entry.url == reverse("incidents:detail", kwargs={"pk": incident.pk}) + "#postmortem"
 
 
 def test_p1_review_scheduled_within_24_hours_of_resolution_is_done():
-    incident = b.incident(code="P1", resolved="2026-11-02 11:00")
+    incident = b.incident_at(code="P1", resolved="2026-11-02 11:00")
     pm = b.postmortem(incident, scheduled="2026-11-03 10:59", meeting="2026-11-04 15:00")
     entry = item(incident, "review")
     assert entry.state == "done"
@@ -191,7 +191,7 @@ def test_p1_review_scheduled_within_24_hours_of_resolution_is_done():
 
 
 def test_p1_review_scheduled_later_than_24_hours_is_missing():
-    incident = b.incident(code="P1", resolved="2026-11-02 11:00")
+    incident = b.incident_at(code="P1", resolved="2026-11-02 11:00")
     b.postmortem(incident, scheduled="2026-11-03 11:30", meeting="2026-11-04 15:00")
     entry = item(incident, "review")
     assert entry.state == "missing"
@@ -199,7 +199,7 @@ def test_p1_review_scheduled_later_than_24_hours_is_missing():
 
 
 def test_p1_review_not_scheduled_is_missing():
-    incident = b.incident(code="P1")
+    incident = b.incident_at(code="P1")
     b.postmortem(incident)
     entry = item(incident, "review")
     assert entry.state == "missing"
@@ -207,23 +207,23 @@ def test_p1_review_not_scheduled_is_missing():
 
 
 def test_p2_review_has_no_24_hour_rule():
-    incident = b.incident(code="P2", resolved="2026-11-02 11:00")
+    incident = b.incident_at(code="P2", resolved="2026-11-02 11:00")
     b.postmortem(incident, scheduled="2026-11-06 09:00")
     assert item(incident, "review").state == "done"
 
 
 def test_the_24_hours_count_from_the_final_resolution_after_a_reopen():
     # Scheduled after the first resolution, 30 h before the final one: on time.
-    incident = b.incident(code="P1", resolved="2026-11-05 11:00")
+    incident = b.incident_at(code="P1", resolved="2026-11-05 11:00")
     b.postmortem(incident, scheduled="2026-11-04 05:00", meeting="2026-11-06 09:00")
     assert item(incident, "review").state == "done"
 
 
 def test_an_optional_postmortem_with_a_meeting_counts_as_done():
-    incident = b.incident(code="P3")
+    incident = b.incident_at(code="P3")
     b.postmortem(incident)
     assert item(incident, "review").state == "not_needed"
-    incident2 = b.incident(code="P3")
+    incident2 = b.incident_at(code="P3")
     b.postmortem(incident2, scheduled="2026-11-03 09:00")
     assert item(incident2, "review").state == "done"
 
@@ -232,7 +232,7 @@ def test_an_optional_postmortem_with_a_meeting_counts_as_done():
 
 
 def test_the_incident_page_shows_the_checklist_of_a_resolved_incident(client, viewer_user):
-    incident = b.incident(code="P1", impact_started="2026-11-02 09:00")
+    incident = b.incident_at(code="P1", impact_started="2026-11-02 09:00")
     client.force_login(viewer_user)
     page = client.get(reverse("incidents:detail", kwargs={"pk": incident.pk}))
     html = page.content.decode()
@@ -244,7 +244,7 @@ def test_the_incident_page_shows_the_checklist_of_a_resolved_incident(client, vi
 
 
 def test_the_incident_page_has_no_checklist_while_the_incident_is_open(client, viewer_user):
-    incident = b.incident(resolved=None)
+    incident = b.incident_at(resolved=None)
     client.force_login(viewer_user)
     page = client.get(reverse("incidents:detail", kwargs={"pk": incident.pk}))
     assert page.status_code == 200
@@ -259,7 +259,7 @@ def month_of_incidents(alice, payments):
     """Incidents resolved in November 2026 (and two outside it) with known checklist states."""
     team = payments.team
     # A: P1, everything done.
-    a = b.incident(
+    a = b.incident_at(
         code="P1",
         team=team,
         services=(payments,),
@@ -272,7 +272,7 @@ def month_of_incidents(alice, payments):
     b.postmortem(a, scheduled="2026-11-03 09:00")
     # B: P1, review scheduled late, open runbook flag, slow detection without alerting item,
     # an item without owner.
-    b_ = b.incident(
+    b_ = b.incident_at(
         code="P1",
         team=team,
         impact_started="2026-11-10 09:00",
@@ -284,14 +284,16 @@ def month_of_incidents(alice, payments):
     b.flag(b_, b.runbook())
     b.postmortem(b_, scheduled="2026-11-12 09:00")
     # C: P3, fast, nothing to do but the action items (none: missing).
-    c = b.incident(code="P3", detected="2026-11-20 10:00", resolved="2026-11-20 10:30")
+    c = b.incident_at(code="P3", detected="2026-11-20 10:00", resolved="2026-11-20 10:30")
     # D: P2 with review scheduled days later (no 24 h rule), items tracked by tracker link.
-    d = b.incident(code="P2", team=team, detected="2026-11-25 10:00", resolved="2026-11-28 10:00")
+    d = b.incident_at(
+        code="P2", team=team, detected="2026-11-25 10:00", resolved="2026-11-28 10:00"
+    )
     b.action_item(d, "Fix probe", owner=alice, tracker_url="https://linear.app/x/ISS-2")
     b.postmortem(d, scheduled="2026-12-01 10:00")
     # Outside: resolved in October; still open.
-    b.incident(code="P1", detected="2026-10-30 10:00", resolved="2026-10-31 10:00")
-    b.incident(code="P1", detected="2026-11-29 10:00", resolved=None)
+    b.incident_at(code="P1", detected="2026-10-30 10:00", resolved="2026-10-31 10:00")
+    b.incident_at(code="P1", detected="2026-11-29 10:00", resolved=None)
     return [a, b_, c, d]
 
 
@@ -352,7 +354,7 @@ def test_the_summary_follows_the_windows_filters(month_of_incidents, payments):
 
 def test_the_summary_takes_a_fixed_number_of_queries(django_assert_num_queries, alice):
     for day in range(1, 4):
-        incident = b.incident(code="P1", detected=f"2026-11-0{day} 10:00", resolved=None)
+        incident = b.incident_at(code="P1", detected=f"2026-11-0{day} 10:00", resolved=None)
         incident.status, incident.resolved_at = (
             IncidentStatus.RESOLVED,
             b.at(f"2026-11-0{day} 11:00"),

@@ -10,7 +10,7 @@ from incidents.models import IncidentStatus, Source, TimelineEvent
 from incidents.oncall.models import Page
 from tests import factories
 
-from . import builders_hb as b
+from . import builders as b
 
 pytestmark = pytest.mark.django_db
 
@@ -32,7 +32,7 @@ def by_first_column(table):
 
 def test_incident_rows_carry_the_figures_inputs(payments):
     checkout = factories.ServiceFactory(name="Checkout", slug="checkout", team=payments.team)
-    incident = b.incident(
+    incident = b.incident_at(
         code="P1",
         team=payments.team,
         services=(payments, checkout),
@@ -63,10 +63,10 @@ def test_incident_rows_carry_the_figures_inputs(payments):
 
 
 def test_declared_and_open_incidents_leave_what_does_not_apply_empty(alice):
-    declared = b.incident(
+    declared = b.incident_at(
         source=Source.WEB, acknowledged="2026-11-03 10:00", detected="2026-11-03 10:00"
     )
-    still_open = b.incident(detected="2026-11-04 10:00", resolved=None)
+    still_open = b.incident_at(detected="2026-11-04 10:00", resolved=None)
     table = by_first_column(rows("incidents", b.window(*NOVEMBER)))
     # A declaration acknowledges itself: it is not in MTTA, so no MTTA on its row either.
     assert table[declared.reference]["MTTA s"] == ""
@@ -77,7 +77,7 @@ def test_declared_and_open_incidents_leave_what_does_not_apply_empty(alice):
 
 
 def test_a_reopened_incident_says_so(alice):
-    incident = b.incident(resolved="2026-11-05 10:00")
+    incident = b.incident_at(resolved="2026-11-05 10:00")
     TimelineEvent.objects.create(
         incident=incident,
         kind=TimelineEvent.Kind.REOPENED,
@@ -90,7 +90,7 @@ def test_a_reopened_incident_says_so(alice):
 
 
 def test_times_are_written_in_the_windows_zone():
-    incident = b.incident(detected="2026-11-02 10:00", resolved=None)
+    incident = b.incident_at(detected="2026-11-02 10:00", resolved=None)
     window = b.window(*NOVEMBER, zone="Europe/Berlin")
     row = by_first_column(rows("incidents", window))[incident.reference]
     assert row["detected"] == "2026-11-02T11:00:00+01:00"
@@ -99,11 +99,11 @@ def test_times_are_written_in_the_windows_zone():
 def test_incidents_are_bounded_by_detection_in_the_window_and_filtered(payments):
     team = payments.team
     other = factories.TeamFactory(name="Search", slug="search")
-    inside = b.incident(code="P2", team=team, services=(payments,), detected="2026-11-01 00:00")
-    b.incident(code="P2", team=team, detected="2026-12-01 00:00")  # the end is open
-    b.incident(code="P2", team=team, detected="2026-10-31 23:59")
-    other_team = b.incident(code="P2", team=other, detected="2026-11-10 10:00")
-    p3 = b.incident(code="P3", team=team, detected="2026-11-11 10:00")
+    inside = b.incident_at(code="P2", team=team, services=(payments,), detected="2026-11-01 00:00")
+    b.incident_at(code="P2", team=team, detected="2026-12-01 00:00")  # the end is open
+    b.incident_at(code="P2", team=team, detected="2026-10-31 23:59")
+    other_team = b.incident_at(code="P2", team=other, detected="2026-11-10 10:00")
+    p3 = b.incident_at(code="P3", team=team, detected="2026-11-11 10:00")
 
     def refs(**filters):
         return sorted(by_first_column(rows("incidents", b.window(*NOVEMBER, **filters))))
@@ -118,16 +118,16 @@ def test_incidents_are_bounded_by_detection_in_the_window_and_filtered(payments)
 
 
 def test_page_rows_are_the_pages_the_figures_count(payments, alice, bob):
-    incident = b.incident(team=payments.team, detected="2026-11-02 10:00")
-    primary = b.schedule(payments.team, "Payments primary")
+    incident = b.incident_at(team=payments.team, detected="2026-11-02 10:00")
+    primary = b.rotation("Payments primary", payments.team)
     b.page(
         incident,
         alice,
         "2026-11-02 10:00",
-        on=primary,
+        schedule=primary,
         acknowledged="2026-11-02 10:02",
         actionable=True,
-        needed_manual_action=False,
+        manual=False,
     )
     b.page(incident, bob, "2026-11-02 10:05", kind=Page.Kind.MANUAL)
     b.page(incident, bob, "2026-11-02 10:06", kind=Page.Kind.NOTIFY)  # an FYI, not a page
@@ -163,8 +163,8 @@ def test_page_rows_are_the_pages_the_figures_count(payments, alice, bob):
 
 
 def test_pages_follow_their_incidents_team(payments, alice):
-    ours = b.incident(team=payments.team)
-    theirs = b.incident(team=factories.TeamFactory(name="Search", slug="search"))
+    ours = b.incident_at(team=payments.team)
+    theirs = b.incident_at(team=factories.TeamFactory(name="Search", slug="search"))
     b.page(ours, alice, "2026-11-02 10:00")
     b.page(theirs, alice, "2026-11-02 10:00")
     table = rows("pages", b.window(*NOVEMBER, team=payments.team))
@@ -176,7 +176,7 @@ def test_pages_follow_their_incidents_team(payments, alice):
 
 def test_alert_rows_say_source_name_verdict_and_incident(payments):
     am = b.source("prod-alertmanager")
-    incident = b.incident()
+    incident = b.incident_at()
     b.episode(
         am,
         "HighErrorRate",
@@ -252,7 +252,7 @@ def test_cells_a_spreadsheet_would_run_are_quoted(text, written):
 
 
 def test_an_incident_title_cannot_become_a_formula():
-    incident = b.incident(title='=cmd|" /C calc"!A0', resolved=None)
+    incident = b.incident_at(title='=cmd|" /C calc"!A0', resolved=None)
     am = b.source("@evil")
     b.episode(am, "-1+2", "2026-11-02 10:00", fingerprint="=1+1")
     assert (
@@ -264,7 +264,7 @@ def test_an_incident_title_cannot_become_a_formula():
 
 def test_commas_quotes_and_line_breaks_survive_the_round_trip():
     title = 'Checkout, "cart" and\nlogin down'
-    incident = b.incident(title=title, resolved=None)
+    incident = b.incident_at(title=title, resolved=None)
     assert (
         by_first_column(rows("incidents", b.window(*NOVEMBER)))[incident.reference]["title"]
         == title
@@ -276,7 +276,7 @@ def test_commas_quotes_and_line_breaks_survive_the_round_trip():
 
 def test_the_export_is_read_in_a_fixed_number_of_queries(django_assert_max_num_queries, payments):
     for day in range(1, 8):
-        incident = b.incident(detected=f"2026-11-0{day} 10:00", services=(payments,))
+        incident = b.incident_at(detected=f"2026-11-0{day} 10:00", services=(payments,))
         incident.status = IncidentStatus.CLOSED
         incident.save()
     with django_assert_max_num_queries(2):  # incidents (with reopened), their services

@@ -8,7 +8,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from . import builders_hb as b
+from . import builders as b
 
 pytestmark = pytest.mark.django_db
 
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.django_db
 def test_the_incident_page_with_its_checklist_keeps_its_query_count_as_items_grow(
     client, viewer_user, alice, bob
 ):
-    incident = b.incident(code="P1", impact_started="2026-11-02 09:00")
+    incident = b.incident_at(code="P1", impact_started="2026-11-02 09:00")
     b.postmortem(incident, scheduled="2026-11-02 12:00")
     b.flag(incident, b.runbook(), resolved="2026-11-03 10:00")
     client.force_login(viewer_user)
@@ -51,7 +51,7 @@ def test_mtta_per_team_and_service_counts_alert_opened_acknowledged_incidents_on
     from incidents.health.metrics import Durations, response_times
     from incidents.models import Source
 
-    from .conftest import at, minutes
+    from .builders import at, minutes
 
     payments, search = build.team("Payments"), build.team("Search", zone="UTC")
     api, checkout = build.service("Payments API", payments), build.service("Checkout", payments)
@@ -85,28 +85,6 @@ def test_mtta_per_team_and_service_counts_alert_opened_acknowledged_incidents_on
 
 
 # --- As a manager reads the dashboard -----------------------------------------------------------
-
-
-@pytest.fixture
-def frozen(monkeypatch):
-    from .builders_hc import freeze
-
-    return freeze(monkeypatch)
-
-
-@pytest.fixture
-def week(frozen):
-    from .builders_hc import known_week
-
-    return known_week()
-
-
-@pytest.fixture
-def as_manager(client, db):
-    from tests import factories
-
-    client.force_login(factories.manager("max"))
-    return client
 
 
 def test_the_dashboard_shows_mtta_and_mttr_per_team_and_links_each_count(as_manager, week):
@@ -145,14 +123,14 @@ def test_response_times_are_written_with_seconds_under_an_hour(seconds, text):
     assert health_duration(timedelta(seconds=seconds)) == text
 
 
-def test_an_mtta_under_the_target_reads_in_minutes_and_seconds(as_manager, frozen):
+def test_an_mtta_under_the_target_reads_in_minutes_and_seconds(as_manager, frozen_now):
     from datetime import timedelta
 
-    from .builders_hc import NOW, incident, minutes, team
+    from .builders import NOW, incident, minutes, team
 
     payments = team("Payments")
     incident(
-        NOW - timedelta(days=1), acknowledged=minutes(4.5), resolved=minutes(95), owner=payments
+        NOW - timedelta(days=1), acknowledged=minutes(4.5), resolved=minutes(95), team=payments
     )
 
     html = as_manager.get("/health/?team=payments").content.decode()
@@ -163,7 +141,7 @@ def test_an_mtta_under_the_target_reads_in_minutes_and_seconds(as_manager, froze
     assert "4 min 30 s" in report
 
 
-def test_an_empty_period_says_what_is_missing_instead_of_zeros_and_dashes(as_manager, frozen):
+def test_an_empty_period_says_what_is_missing_instead_of_zeros_and_dashes(as_manager, frozen_now):
     response = as_manager.get("/health/")
     html = response.content.decode()
 
@@ -175,12 +153,12 @@ def test_an_empty_period_says_what_is_missing_instead_of_zeros_and_dashes(as_man
     assert "over 0 alert-opened" not in html
 
 
-def test_an_unreviewed_period_says_nothing_has_a_verdict_yet(as_manager, frozen):
+def test_an_unreviewed_period_says_nothing_has_a_verdict_yet(as_manager, frozen_now):
     from datetime import timedelta
 
-    from .builders_hc import NOW, alert_source, episode
+    from .builders import NOW, episode, source
 
-    episode(alert_source(), "HighLatency", NOW - timedelta(hours=2))
+    episode(source(), "HighLatency", NOW - timedelta(hours=2))
 
     html = as_manager.get("/health/").content.decode()
 
@@ -302,11 +280,11 @@ def test_toil_lists_each_rotations_pages_that_needed_manual_action(as_manager, w
 def test_alert_episodes_and_pages_are_windowed_at_the_teams_local_midnight(build, alice):
     from incidents.health.metrics import false_positive_total, pages_per_rotation, window_for
 
-    from .conftest import at
+    from .builders import at
 
     team = build.team("Payments")  # Europe/Berlin: 3 Nov 00:00 there is 2 Nov 23:00 UTC
     api = build.service("Payments API", team)
-    primary = build.schedule("Payments primary", team)
+    primary = build.rotation("Payments primary", team)
     source = build.source("prod-alertmanager")
     incident = build.incident(at("2026-11-04 10:00"), team=team, services=(api,))
     for moment in ("2026-11-02 22:59:59", "2026-11-02 23:00:00"):

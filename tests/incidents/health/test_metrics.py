@@ -41,7 +41,7 @@ from incidents.services import (
 )
 from postmortems.models import ActionItem
 
-from .conftest import BERLIN, UTC, at, minutes
+from .builders import BERLIN, UTC, at, minutes
 
 NOTHING = Durations(count=0, median=None, p90=None, mean=None)
 
@@ -412,7 +412,7 @@ class TestPages:
     @pytest.fixture
     def pages(self, build, alice, bob, carol):
         payments = build.team("Payments")
-        primary = build.schedule("Payments primary", payments)
+        primary = build.rotation("Payments primary", payments)
         incident = build.incident(at("2026-11-03 10:00"), team=payments, code="P2")
         other_team = build.incident(at("2026-11-03 10:00"), team=build.team("Search"))
         berlin = lambda text: at(text, BERLIN)  # noqa: E731
@@ -533,7 +533,7 @@ class TestIsoYear:
 
     def test_week_53_and_week_1_across_the_new_year(self, build, alice):
         team = build.team("Payments")
-        primary = build.schedule("Payments primary", team)
+        primary = build.rotation("Payments primary", team)
         sunday = at("2027-01-03 23:59", BERLIN)
         monday = at("2027-01-04 00:00", BERLIN)
         for moment in (sunday, monday):
@@ -628,7 +628,7 @@ def _dashboard(window, month):
 def test_the_query_count_does_not_grow_with_the_data(build, alice, bob):
     team = build.team("Payments")
     api = build.service("Payments API", team)
-    primary = build.schedule("Payments primary", team)
+    primary = build.rotation("Payments primary", team)
     prod = build.source("prod-alertmanager")
     window = build.window(at("2026-11-02"), at("2026-11-30"))
 

@@ -13,26 +13,11 @@ from incidents.health import reports
 from incidents.health.models import WeeklyReport
 from incidents.health.tasks import weekly_reports_task
 from tests import factories
-from tests.incidents.health.builders_hc import (
-    UTC,
-    freeze,
-    known_week,
-    team,
-)
+from tests.incidents.health.builders import UTC, freeze, team
 
 pytestmark = pytest.mark.django_db
 
 MINUS = "\u2212"
-
-
-@pytest.fixture
-def frozen_now(monkeypatch):
-    return freeze(monkeypatch)
-
-
-@pytest.fixture
-def week(frozen_now):
-    return known_week()
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from portal.errors import InvalidInputError, PermissionDeniedError
 from postmortems.models import ActionItem
 from tests import factories
 
-from . import builders_hb as b
+from . import builders as b
 
 NAME = "HighErrorRate"
 
@@ -61,8 +61,8 @@ def open_follow_up(actor, am, **overrides):
 
 
 def test_six_episodes_open_one_action_item_on_the_latest_incident(manager_user, alice, am):
-    older = b.incident(detected="2026-11-01 10:00")
-    latest = b.incident(detected="2026-11-03 10:00")
+    older = b.incident_at(detected="2026-11-01 10:00")
+    latest = b.incident_at(detected="2026-11-03 10:00")
     noisy(am, 6, incidents=(older, latest, older))
 
     follow_up = open_follow_up(manager_user, am, owner=alice)
@@ -83,7 +83,7 @@ def test_six_episodes_open_one_action_item_on_the_latest_incident(manager_user, 
 
 
 def test_exactly_five_episodes_are_not_toil(manager_user, am):
-    noisy(am, 5, incidents=(b.incident(),))
+    noisy(am, 5, incidents=(b.incident_at(),))
     with pytest.raises(InvalidInputError, match="fired 5 times in November 2026"):
         open_follow_up(manager_user, am)
     assert not ActionItem.objects.exists()
@@ -91,7 +91,7 @@ def test_exactly_five_episodes_are_not_toil(manager_user, am):
 
 
 def test_episodes_of_other_months_sources_and_names_do_not_count(manager_user, am):
-    incident = b.incident()
+    incident = b.incident_at()
     noisy(am, 5, incidents=(incident,))
     b.episode(am, NAME, "2026-10-31 23:00", incident=incident)
     b.episode(am, NAME, "2026-12-01 00:00", incident=incident)
@@ -103,7 +103,7 @@ def test_episodes_of_other_months_sources_and_names_do_not_count(manager_user, a
 
 def test_the_month_is_read_in_the_teams_time_zone(manager_user, am, payments):
     team = payments.team  # Europe/Berlin
-    incident = b.incident()
+    incident = b.incident_at()
     noisy(am, 5, incidents=(incident,), service=payments)
     # 23:30 UTC on 31 October is already 1 November in Berlin.
     b.episode(am, NAME, "2026-10-31 23:30", incident=incident, service=payments)
@@ -114,7 +114,7 @@ def test_the_month_is_read_in_the_teams_time_zone(manager_user, am, payments):
 
 
 def test_a_second_click_returns_the_first_action_item(manager_user, staff_user, bob, am):
-    noisy(am, 6, incidents=(b.incident(),))
+    noisy(am, 6, incidents=(b.incident_at(),))
     first = toil_follow_up_get_or_create(
         source_id=am.pk,
         alert_name=NAME,
@@ -138,7 +138,7 @@ def test_a_second_click_returns_the_first_action_item(manager_user, staff_user, 
 
 
 def test_a_lost_race_on_the_unique_constraint_returns_the_winner(manager_user, am, monkeypatch):
-    noisy(am, 6, incidents=(b.incident(),))
+    noisy(am, 6, incidents=(b.incident_at(),))
     winner = open_follow_up(manager_user, am)
     real = services._existing
     calls = []
@@ -169,7 +169,7 @@ def test_no_incident_among_the_episodes_is_explained(manager_user, am):
 
 
 def test_the_owner_and_due_date_are_checked_like_any_action_item(manager_user, outsider, am):
-    noisy(am, 6, incidents=(b.incident(),))
+    noisy(am, 6, incidents=(b.incident_at(),))
     with pytest.raises(InvalidInputError) as error:
         open_follow_up(manager_user, am, due_date=date(2020, 1, 1))
     assert error.value.field == "due_date"
@@ -182,14 +182,14 @@ def test_the_owner_and_due_date_are_checked_like_any_action_item(manager_user, o
 @pytest.mark.parametrize("who", ["alice", "viewer_user", "outsider"])
 def test_responders_and_viewers_may_not_open_toil_items(who, request, am):
     actor = request.getfixturevalue(who)
-    noisy(am, 6, incidents=(b.incident(),))
+    noisy(am, 6, incidents=(b.incident_at(),))
     with pytest.raises(PermissionDeniedError, match="managers and staff"):
         open_follow_up(actor, am)
     assert not ActionItem.objects.exists()
 
 
 def test_staff_may_open_toil_items(staff_user, am):
-    noisy(am, 6, incidents=(b.incident(),))
+    noisy(am, 6, incidents=(b.incident_at(),))
     assert open_follow_up(staff_user, am).action_item.created_by == staff_user
 
 
@@ -203,7 +203,7 @@ def test_an_incident_commander_of_the_chosen_incident_gets_no_extra_right(alice,
 
 def test_a_long_alert_name_is_shortened_to_fit_the_title(manager_user, am):
     long_name = "X" * 250
-    incident = b.incident()
+    incident = b.incident_at()
     for day in range(1, 7):
         b.episode(am, long_name, f"2026-11-{day:02d} 10:00", incident=incident)
     item = open_follow_up(manager_user, am, alert_name=long_name).action_item
@@ -235,7 +235,7 @@ def test_the_url_is_the_documented_one():
 
 
 def test_a_manager_clicks_twice_and_gets_one_item(client, manager_user, alice, am):
-    noisy(am, 6, incidents=(b.incident(),))
+    noisy(am, 6, incidents=(b.incident_at(),))
     client.force_login(manager_user)
 
     first = client.post(URL, form_data(am, alice))
@@ -251,7 +251,7 @@ def test_a_manager_clicks_twice_and_gets_one_item(client, manager_user, alice, a
 
 
 def test_a_refused_follow_up_shows_why_on_the_form(client, manager_user, alice, am):
-    noisy(am, 5, incidents=(b.incident(),))
+    noisy(am, 5, incidents=(b.incident_at(),))
     client.force_login(manager_user)
     response = client.post(URL, form_data(am, alice))
     assert response.status_code == 400
@@ -260,7 +260,7 @@ def test_a_refused_follow_up_shows_why_on_the_form(client, manager_user, alice, 
 
 
 def test_a_past_due_date_is_a_field_error(client, manager_user, alice, am):
-    noisy(am, 6, incidents=(b.incident(),))
+    noisy(am, 6, incidents=(b.incident_at(),))
     client.force_login(manager_user)
     response = client.post(URL, form_data(am, alice, due_date="2020-01-01"))
     assert response.status_code == 400
@@ -268,7 +268,7 @@ def test_a_past_due_date_is_a_field_error(client, manager_user, alice, am):
 
 
 def test_a_responder_is_refused(client, alice, am):
-    noisy(am, 6, incidents=(b.incident(),))
+    noisy(am, 6, incidents=(b.incident_at(),))
     client.force_login(alice)
     response = client.post(URL, form_data(am, alice))
     assert response.status_code == 403
@@ -284,7 +284,7 @@ def test_the_form_is_prefilled_for_a_get_and_works_without_javascript(client, ma
 
 
 def test_an_offsite_next_is_ignored(client, manager_user, alice, am):
-    noisy(am, 6, incidents=(b.incident(),))
+    noisy(am, 6, incidents=(b.incident_at(),))
     client.force_login(manager_user)
     response = client.post(URL, form_data(am, alice, next="https://evil.example/"))
     assert response.status_code == 302
@@ -300,7 +300,7 @@ def test_an_offsite_next_is_ignored(client, manager_user, alice, am):
 def test_simultaneous_clicks_open_one_action_item(live_db, monkeypatch):
     manager = factories.manager("mia")
     alert_source = b.source("pg-alertmanager")
-    noisy(alert_source, 6, incidents=(b.incident(),))
+    noisy(alert_source, 6, incidents=(b.incident_at(),))
     real_create = services.action_item_create
 
     def slow_create(**kwargs):

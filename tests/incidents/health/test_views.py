@@ -15,16 +15,15 @@ from django.test.utils import CaptureQueriesContext
 from incidents.health.models import ToilFollowUp
 from postmortems.models import ActionItem
 from tests import factories
-from tests.incidents.health.builders_hc import (
+from tests.incidents.health.builders import (
     NOW,
-    alert_source,
     episode,
-    freeze,
     incident,
     known_week,
     minutes,
     page,
     rotation,
+    source,
 )
 
 pytestmark = pytest.mark.django_db
@@ -82,27 +81,6 @@ def counted_links(response) -> list[tuple[str, int]]:
         if match and ROWS.match(href):
             found.append((href.replace("&amp;", "&"), int(match[1])))
     return found
-
-
-@pytest.fixture
-def frozen_now(monkeypatch):
-    return freeze(monkeypatch)
-
-
-@pytest.fixture
-def week(frozen_now):
-    return known_week()
-
-
-@pytest.fixture
-def manager(db):
-    return factories.manager("max")
-
-
-@pytest.fixture
-def as_manager(client, manager):
-    client.force_login(manager)
-    return client
 
 
 # --- Permissions --------------------------------------------------------------------------------
@@ -395,14 +373,14 @@ def test_only_people_who_may_open_action_items_get_the_automate_or_fix_form(clie
 
 
 def test_the_automate_or_fix_form_opens_one_action_item_and_then_links_to_it(
-    as_manager, manager, week
+    as_manager, manager_user, week
 ):
     html = as_manager.get("/health/?team=payments").content.decode()
     form = re.search(r'<form class="follow-up-form".*?</form>', html, re.S)
     assert form is not None
     fields = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', form[0]))
     fields.update(
-        owner=str(manager.pk),
+        owner=str(manager_user.pk),
         due_date=re.search(r'name="due_date" value="([^"]+)"', form[0])[1],
     )
     assert fields["month"] == "2026-11" and fields["alert_name"] == "CPUThrottling"
@@ -439,7 +417,7 @@ def test_a_team_filter_links_to_the_teams_last_weekly_report(as_manager, week):
 def more_data(size: int, week) -> None:
     """Add `size` incidents, alert names and pages spread over teams, people and rotations."""
     teams = [week.payments, week.search]
-    source = alert_source(f"extra-{size}")
+    extra = source(f"extra-{size}")
     for number in range(size):
         owner = teams[number % 2]
         made = incident(
@@ -447,10 +425,10 @@ def more_data(size: int, week) -> None:
             acknowledged=minutes(number % 13),
             resolved=minutes(30 + number),
             code=f"P{number % 4 + 1}",
-            owner=owner,
+            team=owner,
         )
         episode(
-            source,
+            extra,
             f"Alert{number % 17}",
             NOW - timedelta(hours=number * 5 + 1),
             actionable=[True, False, None][number % 3],
@@ -460,7 +438,7 @@ def more_data(size: int, week) -> None:
             made,
             person,
             NOW - timedelta(hours=number * 3 + 1),
-            on=rotation(f"Rotation {size}-{number}", owner) if number % 4 == 0 else None,
+            schedule=rotation(f"Rotation {size}-{number}", owner) if number % 4 == 0 else None,
             actionable=number % 2 == 0,
             manual=number % 5 == 0,
         )
@@ -533,30 +511,30 @@ def test_each_checklist_count_lists_exactly_the_incidents_the_checklist_marks(db
 
     from incidents.health.checklist import CHECKLIST_KEYS, checklist_summary, incident_checklist
     from incidents.health.drilldown import checklist_incidents
-    from tests.incidents.health import builders_hb as hb
+    from tests.incidents.health import builders as hb
 
-    all_done = hb.incident(
+    all_done = hb.incident_at(
         code="P1", detected="2026-11-02 10:00", impact_started="2026-11-02 09:00"
     )
     hb.action_item(all_done, "Alert on payment errors", owner=alice, due_date=date(2026, 12, 1))
     hb.flag(all_done, hb.runbook(), resolved="2026-11-03 10:00")
     hb.postmortem(all_done, scheduled="2026-11-02 12:00")
-    untracked = hb.incident(code="P2", detected="2026-11-03 10:00", resolved="2026-11-03 11:00")
+    untracked = hb.incident_at(code="P2", detected="2026-11-03 10:00", resolved="2026-11-03 11:00")
     hb.action_item(untracked, "Add a canary deployment")  # no owner, no due date
     hb.flag(untracked, hb.runbook("Node group failure"))
     hb.postmortem(untracked, scheduled="2026-11-03 12:00")
-    late = hb.incident(
+    late = hb.incident_at(
         code="P1",
         detected="2026-11-04 10:00",
         impact_started="2026-11-04 09:00",
         resolved="2026-11-04 11:00",
     )
     hb.postmortem(late, scheduled="2026-11-07 12:00")
-    hb.incident(code="P3", detected="2026-11-05 10:00", resolved="2026-11-05 11:00")
-    hb.incident(code="P2", detected="2026-11-05 11:00", resolved=None)
+    hb.incident_at(code="P3", detected="2026-11-05 10:00", resolved="2026-11-05 11:00")
+    hb.incident_at(code="P2", detected="2026-11-05 11:00", resolved=None)
     # Detected in the window, resolved after it; resolved before it: neither counts.
-    hb.incident(code="P1", detected="2026-11-08 10:00", resolved="2026-11-09 11:00")
-    hb.incident(code="P1", detected="2026-10-20 10:00", resolved="2026-10-20 11:00")
+    hb.incident_at(code="P1", detected="2026-11-08 10:00", resolved="2026-11-09 11:00")
+    hb.incident_at(code="P1", detected="2026-10-20 10:00", resolved="2026-10-20 11:00")
     window = hb.window("2026-11-01 00:00", "2026-11-09 00:00")
 
     summary = checklist_summary(window=window)
