@@ -8,18 +8,23 @@ from django.core import mail
 from django.core.management import call_command
 from django.utils import timezone
 
+from incidents.alerting.models import Alert, AlertGroup, RoutingRule
 from incidents.models import (
     Incident,
     IncidentRole,
     IncidentStatus,
     Service,
     ServiceLink,
+    Source,
     StatusUpdate,
     Team,
     TimelineEvent,
 )
+from incidents.oncall.models import IncidentEngagement, Page
+from incidents.oncall.selectors import oncall_at
 from incidents.selectors import incident_commander
 from portal.celery import app
+from postmortems.models import Postmortem
 
 pytestmark = pytest.mark.django_db
 
@@ -34,6 +39,7 @@ def load(**options) -> str:
 
 def counts() -> dict[str, int]:
     models = [User, Team, Service, ServiceLink, Incident, TimelineEvent, StatusUpdate]
+    models += [Alert, AlertGroup, RoutingRule, Page, IncidentEngagement, Postmortem]
     return {model.__name__: model.objects.count() for model in models}
 
 
@@ -198,6 +204,93 @@ def test_the_health_dashboard_reads_the_demo_history(client):
     text = response.content.decode()
     assert "Mean time to acknowledge" in text and "Mean time to resolve" in text
     assert "<svg" in text  # the weekly trends
+
+
+def history() -> list[Incident]:
+    """Return the demo's alert-opened incidents of the last eight weeks (with alert episodes)."""
+    return list(
+        Incident.objects.filter(source=Source.ALERT, alerts__isnull=False)
+        .distinct()
+        .select_related("team", "severity")
+    )
+
+
+def test_running_twice_adds_no_on_call_history():
+    first_output = load()
+    alerts, pages = Alert.objects.count(), Page.objects.count()
+
+    output = load()
+
+    assert "On-call history: already there" in output
+    assert "alert episodes" in first_output and alerts > 0 and pages > 0
+    assert (Alert.objects.count(), Page.objects.count()) == (alerts, pages)
+
+
+def test_the_health_dashboard_tells_the_last_month_of_on_call(client):
+    load()
+    client.force_login(User.objects.get(username="maria"))
+
+    response = client.get("/health/?days=30")
+    text = response.content.decode()
+    context = response.context
+
+    times = context["times"]
+    assert times.mtta.count >= 15 and times.mtta.mean is not None
+    assert "alert-opened incidents</a>" in text
+    quality = context["alert_total"]
+    assert quality.with_verdict >= 15 and 0 < quality.rate < 0.2  # the false-positive rate
+    assert "No alert fired in this period." not in text
+    rotations = {row.name for row in context["rotation_rows"]}
+    assert {"Payments primary", "Platform primary"} <= rotations
+    assert "Nobody was paged in this period." not in text
+    busiest = context["busiest"]
+    assert busiest.rotation.schedule == "Payments primary"
+    assert busiest.rotation.actionable > 5 and busiest.over_target >= 1
+    assert context["toil_rows"]  # pages that needed manual action
+    noisy = [row.alert for month in context["noisy_months"] for row in month.rows]
+    assert "CheckoutLatencyHigh" in {alert.alert_name for alert in noisy}
+    assert all(alert.episodes > 5 for alert in noisy)
+    assert 'aria-label="Automate or fix CheckoutLatencyHigh' in text  # the form, for a manager
+
+
+def test_the_on_call_history_went_through_the_lifecycle_at_past_times():
+    load()
+    incidents = history()
+
+    assert 25 <= len(incidents) <= 40
+    assert {incident.team.slug for incident in incidents} == {"payments", "platform"}
+    assert {incident.severity.code for incident in incidents} == {"P2", "P3"}
+    for incident in incidents:
+        events = {event.kind: event for event in incident.timeline.all()}
+        first = incident.alerts.order_by("first_seen_at").first()
+        assert first.first_seen_at == incident.detected_at
+        assert first.starts_at == incident.impact_started_at
+        assert first.service.team == incident.team
+        if incident.status == IncidentStatus.TRIGGERED:  # the noisy alert, firing again now
+            continue
+        assert incident.status == IncidentStatus.RESOLVED
+        assert events[TimelineEvent.Kind.ACKNOWLEDGED].occurred_at == incident.acknowledged_at
+        assert events[TimelineEvent.Kind.RESOLVED].occurred_at == incident.resolved_at
+        assert 60 <= incident.time_to_acknowledge.total_seconds() <= 12 * 60
+        assert 20 * 60 <= incident.time_to_resolve.total_seconds() <= 6 * 3600 + 60
+    joined = Alert.objects.filter(incident__in=incidents).count() - len(incidents)
+    assert joined >= 15  # later episodes that joined an open incident instead of opening one
+
+
+def test_the_on_call_history_paged_whoever_was_on_call():
+    load()
+
+    pages = Page.objects.filter(kind=Page.Kind.ESCALATION, schedule__isnull=False)
+    assert pages.count() >= 25
+    for page in pages.select_related("schedule", "incident"):
+        assert page.state == Page.State.SENT
+        assert page.schedule.team_id == page.incident.team_id
+        assert oncall_at(schedule=page.schedule, at=page.created_at) == page.recipient
+        assert page.created_at < page.incident.acknowledged_at
+    judged = pages.exclude(actionable=None)
+    assert judged.count() >= 0.8 * pages.count()
+    assert judged.filter(actionable=False).exists()
+    assert judged.filter(needed_manual_action=True).exists()
 
 
 @pytest.fixture
