@@ -270,8 +270,13 @@ def job_detail(request: HttpRequest, pk: int, job_id: int) -> HttpResponse:
     computed_at = kinds.parse_time(job.preview.get("computed_at"))
     stale = computed_at is not None and timezone.now() - computed_at > preview_max_age()
     may_act = selectors.job_kind_allowed(user=request.user, incident=incident, kind=job.kind)
-    moving = job.state in (Job.State.QUEUED, Job.State.RUNNING) or (
-        job.state == Job.State.PREVIEW and computed_at is None
+    children = list(selectors.job_children(job=job))
+    # A finished change still moves while the jobs it started run (auto-sync off, the wait for
+    # the rollout): the person who confirmed it watches the rollout finish on this page.
+    moving = (
+        job.state in (Job.State.QUEUED, Job.State.RUNNING)
+        or (job.state == Job.State.PREVIEW and computed_at is None)
+        or any(child.state in (Job.State.QUEUED, Job.State.RUNNING) for child in children)
     )
     fresh_id = job.output.get("fresh_preview_job_id") if job.state == Job.State.FAILED else None
     context = {
@@ -284,7 +289,7 @@ def job_detail(request: HttpRequest, pk: int, job_id: int) -> HttpResponse:
         "may_act": may_act,
         "refresh_seconds": REFRESH_SECONDS if moving else None,
         "sections": job_sections(job) if job.state == Job.State.SUCCEEDED else [],
-        "children": list(selectors.job_children(job=job)),
+        "children": children,
         "fresh_job_url": reverse("incidents:job", kwargs={"pk": incident.pk, "job_id": fresh_id})
         if fresh_id
         else "",

@@ -131,7 +131,11 @@ def test_the_ic_previews_and_confirms_a_rollback_through_the_pages(
     page = response.content.decode()
     assert "Rolled deployment payments-api back to revision 1." in page
     assert "Wait for rollout" in page  # the chained job, still running
-    assert 'http-equiv="refresh"' not in page  # this job is finished
+    # Finished, but the rollout it started is still being followed: the page keeps refreshing.
+    assert 'http-equiv="refresh"' in page
+
+    Job.objects.filter(parent=job).update(state=State.SUCCEEDED)
+    assert 'http-equiv="refresh"' not in client.get(job_url).content.decode()
 
 
 def test_a_job_still_moving_refreshes_its_page(client, k8s, incident, target, alice):
