@@ -7,7 +7,7 @@ MANAGE := $(BIN)/python manage.py
 # Runtime data of the embedded default (SQLite file, broker folders, cache); settings read the same.
 FIREBREAK_VAR_DIR ?= var
 TYPED := incidents/services incidents/selectors.py incidents/policies.py incidents/tasks.py \
-	portal/auth.py portal/celery.py portal/timers.py portal/tasks.py portal/services.py \
+	portal/auth.py portal/webhook_bodies.py portal/celery.py portal/timers.py portal/tasks.py portal/services.py \
 	portal/integrations postmortems \
 	incidents/oncall incidents/alerting incidents/statuspage incidents/chat incidents/signals.py \
 	incidents/runbooks incidents/health

@@ -17,6 +17,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from portal.errors import ApplicationError
+from portal.webhook_bodies import MAX_BODY_BYTES, BodyTooLarge, read_bounded_body
 
 from . import selectors, services
 from .formats import PayloadInvalid, pagerduty_routing_key
@@ -25,32 +26,12 @@ from .services import IngestResult
 
 logger = logging.getLogger(__name__)
 
-MAX_BODY_BYTES = 512 * 1024
-
 Ingest = Callable[..., IngestResult]
 CountRepeat = Callable[..., IngestResult | None]
 
 
-class BodyTooLarge(Exception):
-    pass
-
-
 class BodyNotJson(Exception):
     pass
-
-
-def _read_body(request: HttpRequest) -> bytes:
-    """Return the body, refusing anything over the limit whatever Content-Length claims."""
-    try:
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        declared = 0
-    if declared > MAX_BODY_BYTES:
-        raise BodyTooLarge
-    body = request.read(MAX_BODY_BYTES + 1)
-    if len(body) > MAX_BODY_BYTES:
-        raise BodyTooLarge
-    return body
 
 
 def _json(body: bytes) -> Any:
@@ -96,7 +77,7 @@ def _bearer_hook(
     count_repeat: CountRepeat | None = None,
 ) -> JsonResponse:
     try:
-        body = _read_body(request)
+        body = read_bounded_body(request)
         secret = _secret(request)
         try:
             payload, not_json = _json(body), None
@@ -188,7 +169,7 @@ def _pagerduty_error(status: int, message: str, errors: list[str]) -> JsonRespon
 def pagerduty_enqueue(request: HttpRequest) -> JsonResponse:
     """Receive a PagerDuty Events API v2 event; the routing key in the body is the secret."""
     try:
-        body = _read_body(request)
+        body = read_bounded_body(request)
         data = _json(body)
         source = selectors.alert_source_for_routing_key(routing_key=pagerduty_routing_key(data))
         result = services.pagerduty_event(source=source, event=data)

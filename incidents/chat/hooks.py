@@ -27,6 +27,7 @@ from portal.integrations.slack_inbound import (
     signature_headers,
     slash_command_parse,
 )
+from portal.webhook_bodies import MAX_BODY_BYTES, BodyTooLarge, read_bounded_body
 
 from .commands import COMMAND, CommandError, Help, PostUpdate, command_parse
 from .messages import incident_url
@@ -48,26 +49,6 @@ from .services.events import chat_event_receive
 
 logger = logging.getLogger(__name__)
 
-MAX_BODY_BYTES = 512 * 1024
-
-
-class BodyTooLarge(Exception):
-    pass
-
-
-def _read_body(request: HttpRequest) -> bytes:
-    """Return the raw body, refusing anything over the limit whatever Content-Length claims."""
-    try:
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        declared = 0
-    if declared > MAX_BODY_BYTES:
-        raise BodyTooLarge
-    body = request.read(MAX_BODY_BYTES + 1)
-    if len(body) > MAX_BODY_BYTES:
-        raise BodyTooLarge
-    return body
-
 
 def _verified_body(request: HttpRequest) -> tuple[ChatPlatform, bytes] | HttpResponse:
     """Return the platform and the signed body, or the answer refusing the request."""
@@ -75,7 +56,7 @@ def _verified_body(request: HttpRequest) -> tuple[ChatPlatform, bytes] | HttpRes
     if platform is None:
         raise Http404("Slack is not configured.")
     try:
-        body = _read_body(request)
+        body = read_bounded_body(request)
     except BodyTooLarge:
         return HttpResponse(
             f"The body is larger than {MAX_BODY_BYTES // 1024} KB.",
