@@ -1,4 +1,5 @@
-# Firebreak: `make run` starts the portal on the embedded default; `make test` runs lint and the suite.
+# Firebreak: `make run` starts the portal on the embedded default; `make test` runs lint (with the
+# import contracts in pyproject.toml), the type check and the suite.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -6,10 +7,11 @@ STAMP := $(VENV)/.installed
 MANAGE := $(BIN)/python manage.py
 # Runtime data of the embedded default (SQLite file, broker folders, cache); settings read the same.
 FIREBREAK_VAR_DIR ?= var
-TYPED := incidents/services incidents/selectors.py incidents/policies.py incidents/tasks.py \
+TYPED := incidents/services incidents/selectors.py incidents/policies.py incidents/events.py \
+	incidents/guards.py incidents/subscribers.py portal/events.py \
 	portal/auth.py portal/webhook_bodies.py portal/celery.py portal/timers.py portal/tasks.py portal/services.py \
 	portal/integrations postmortems \
-	incidents/oncall incidents/alerting incidents/statuspage incidents/chat incidents/signals.py \
+	incidents/oncall incidents/alerting incidents/statuspage incidents/chat \
 	incidents/runbooks incidents/health
 
 .PHONY: run test lint format typecheck bench demo migrate vardirs clean
@@ -37,6 +39,7 @@ run: demo
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 
 format: $(STAMP)
 	$(BIN)/ruff format .

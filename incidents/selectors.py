@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from portal.auth import RESPONDERS, AnyUser
 
+from .guards import close_blocker
 from .models import (
     OPEN_STATUSES,
     Incident,
@@ -150,7 +151,7 @@ def incident_allowed_actions(*, user: AnyUser, incident: Incident) -> AllowedAct
         and can(user, Action.RESOLVE, incident),
         reopen=incident.status == IncidentStatus.RESOLVED and can(user, Action.REOPEN, incident),
         close=transition_allowed(incident, IncidentStatus.CLOSED)
-        and not _postmortem_close_blocker(incident)
+        and not close_blocker(incident)
         and can(user, Action.CLOSE, incident),
         change_severity=not closed and can(user, Action.CHANGE_SEVERITY, incident),
         assign_role=not closed and can(user, Action.ASSIGN_ROLE, incident),
@@ -189,16 +190,6 @@ def responder_choices() -> QuerySet:
     )
 
 
-def _postmortem_close_blocker(incident: Incident) -> str:
-    """Return why a required postmortem still holds the incident open ("" when none does)."""
-    if not incident.peak_severity.postmortem_required:
-        return ""
-    # Imported here: the postmortems app builds on this one.
-    from postmortems.selectors import postmortem_close_blocker
-
-    return postmortem_close_blocker(incident=incident)
-
-
 def incident_close_blocker(*, incident: Incident) -> str:
-    """Return why the incident cannot be closed for its postmortem, or "" when it can."""
-    return _postmortem_close_blocker(incident)
+    """Return why the incident cannot be closed yet (a registered guard's reason), or ""."""
+    return close_blocker(incident)

@@ -1,5 +1,7 @@
 """The Celery app: queues, routes (in settings) and the one retry policy every task shares."""
 
+import importlib
+import logging
 import os
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -38,3 +40,24 @@ def firebreak_task(*, max_retries: int = 5, **options: Any) -> Callable[[F], Any
         )(func)
 
     return decorator
+
+
+logger = logging.getLogger(__name__)
+
+
+def enqueue(name: str, *args: Any, **options: Any) -> bool:
+    """Send the task named `name` (its dotted path) as a wake-up; False if the broker is down.
+
+    Services name the task rather than import it: tasks import services, never the other way
+    round. Callers use it only for work already stored as a row that a timer also covers, so a
+    message that could not be sent is logged and left to that timer.
+    """
+    module = name.rpartition(".")[0]
+    if name not in app.tasks:
+        importlib.import_module(module)
+    try:
+        app.tasks[name].apply_async(args, **options)
+    except Exception:  # kombu's OperationalError, a timeout, a refused connection…
+        logger.warning("broker unavailable: %s not sent; its timer covers it", name, exc_info=True)
+        return False
+    return True

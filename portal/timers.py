@@ -24,6 +24,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from portal.celery import enqueue
 from portal.models import Timer
 
 logger = logging.getLogger(__name__)
@@ -41,6 +42,8 @@ def lease() -> timedelta:
 MAX_ATTEMPTS = 5
 # Timers due sooner than this also get a Celery ETA wake-up; later ones wait for the sweep.
 WAKE_UP_WITHIN = timedelta(minutes=5)
+# The task a wake-up runs (portal.tasks, named: tasks import this module, not the reverse).
+FIRE_TASK = "portal.tasks.timer_fire_task"
 
 
 class TimerRetry(Exception):
@@ -73,29 +76,41 @@ def timer_schedule(
     due_at: datetime,
     payload: dict[str, Any] | None = None,
     precise: bool = True,
+    fresh: bool = False,
 ) -> Timer:
     """Schedule a timer once: scheduling the same key again returns the pending one.
 
     To move a pending timer, cancel it and schedule it under a new key. A `precise` timer due
     soon also gets a Celery wake-up at its due time; the others (reminders, where a few
-    seconds do not matter) are fired by the next sweep, which saves a broker message.
+    seconds do not matter) are fired by the next sweep, which saves a broker message. A
+    `fresh` key (one made unique by the caller) is written without the savepoint that guards
+    against a repeat.
     """
     if kind not in _handlers:
         raise LookupError(f"No handler registered for timer kind {kind!r}.")
-    try:
-        with transaction.atomic():
-            timer = Timer.objects.create(kind=kind, key=key, due_at=due_at, payload=payload or {})
-    except IntegrityError:
-        return Timer.objects.get(key=key)
+    if fresh:
+        timer = Timer.objects.create(kind=kind, key=key, due_at=due_at, payload=payload or {})
+    else:
+        try:
+            with transaction.atomic():
+                timer = Timer.objects.create(
+                    kind=kind, key=key, due_at=due_at, payload=payload or {}
+                )
+        except IntegrityError:
+            return Timer.objects.get(key=key)
     if precise and due_at - timezone.now() <= WAKE_UP_WITHIN:
-        from portal.tasks import timer_fire_task
-
-        # Only a wake-up: should the broker be down, the sweep fires the timer, so the caller's
-        # committed work must not fail over it.
-        transaction.on_commit(
-            lambda: timer_fire_task.apply_async((timer.pk,), eta=due_at), robust=True
-        )
+        timer_wake(timer.pk, at=due_at)
     return timer
+
+
+def timer_wake(timer_id: int, *, at: datetime | None = None) -> None:
+    """Send a worker a wake-up for the timer once the caller's transaction commits.
+
+    Only a wake-up: should the broker be down, the sweep fires the timer, so the caller's
+    committed work must not fail over it.
+    """
+    options = {"eta": at} if at is not None else {}
+    transaction.on_commit(lambda: enqueue(FIRE_TASK, timer_id, **options))
 
 
 def timer_cancel(*, key: str | None = None, key_prefix: str | None = None) -> int:
@@ -181,11 +196,7 @@ def _postpone(timer_id: int, token: uuid.UUID, retry: TimerRetry) -> str | None:
     if not postponed:
         return None
     if retry.after <= WAKE_UP_WITHIN:
-        from portal.tasks import timer_fire_task
-
-        transaction.on_commit(
-            lambda: timer_fire_task.apply_async((timer_id,), eta=due_at), robust=True
-        )
+        timer_wake(timer_id, at=due_at)
     outcome = f"postponed to {due_at:%H:%M:%S}: {retry}"
     logger.info("timer %s %s", timer_id, outcome)
     return outcome

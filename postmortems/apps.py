@@ -8,7 +8,8 @@ class PostmortemsConfig(AppConfig):
     verbose_name = "Postmortems"
 
     def ready(self) -> None:
-        # Register the workflow's email tasks in every process (web and worker): they live
-        # outside tasks.py, which Celery's autodiscovery would find on its own.
-        # The reminders module registers its timer kinds (reminders, weekly digest).
-        from . import mail_tasks, reminders  # noqa: F401
+        # Register in every process (web and worker) the timer kinds of the workflow's mails,
+        # of reminders and the weekly digest; the subscribers follow the incident lifecycle
+        # and guard closing.
+        from . import reminders, subscribers  # noqa: F401
+        from .services import mail_outbox  # noqa: F401

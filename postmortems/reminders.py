@@ -34,7 +34,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.mail import EmailMultiAlternatives
-from django.db import transaction
 from django.db.models import Q
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -351,7 +350,11 @@ def action_item_link(item: ActionItem) -> str:
 
 
 def _send(*, to: list[str], subject: str, template: str, context: dict[str, Any]) -> None:
-    """Send the mail once the timer's outcome is committed (a retried timer never re-sends)."""
+    """Send the mail inside the timer's transaction: a failed send rolls back and is retried.
+
+    A worker that dies after the mail server accepted the mail but before the outcome commits
+    sends it once more when the timer is taken over; nothing is ever lost.
+    """
     text = render_to_string(f"postmortems/email/{template}.txt", context)
     html = None
     if template == "digest":
@@ -363,7 +366,7 @@ def _send(*, to: list[str], subject: str, template: str, context: dict[str, Any]
             message.attach_alternative(html, "text/html")
         message.send()
 
-    transaction.on_commit(send, robust=True)
+    send()
 
 
 def _commander(incident: Incident) -> User | None:

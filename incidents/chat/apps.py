@@ -9,6 +9,6 @@ class ChatConfig(AppConfig):
     verbose_name = "Chat (Slack)"
 
     def ready(self) -> None:
-        # Register, in every process (web and worker), the timer kinds of posting and archiving
-        # and the receivers that mirror the portal into incident channels.
-        from . import receivers  # noqa: F401
+        # Register, in every process (web and worker), the timer kinds of posting, archiving,
+        # commands and pins, and the subscribers that mirror the portal into incident channels.
+        from . import receivers, tasks  # noqa: F401

@@ -9,5 +9,6 @@ class OncallConfig(AppConfig):
     verbose_name = "On-call"
 
     def ready(self) -> None:
-        # Register the timer kinds of paging and reminders in every process (web and worker).
-        from . import paging, reminders  # noqa: F401
+        # In every process (web and worker): the timer kinds of paging and reminders, and what
+        # on-call does about the incident core's events.
+        from . import paging, reminders, subscribers  # noqa: F401

@@ -21,13 +21,12 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.mail import send_mail
 from django.db import transaction
-from django.dispatch import Signal
 from django.utils import timezone
 
-from incidents.chat.platform import chat_configured
 from incidents.models import Incident, IncidentStatus, Source, Team, TimelineEvent
 from incidents.policies import Action, can, require
 from incidents.services import timeline_record
+from portal import events
 from portal.auth import AnyUser
 from portal.errors import ApplicationError, InvalidInputError, PermissionDeniedError
 from portal.integrations import page_delivery as delivery
@@ -36,6 +35,7 @@ from portal.timers import timer_cancel, timer_handler, timer_schedule
 
 from .acks import ack_url
 from .business_hours import add_business_days, is_business_time, next_business_start
+from .channels import DeliveryRefused, page_channel, page_channels_available
 from .escalation import (
     PlanTarget,
     escalation_plan,
@@ -43,6 +43,7 @@ from .escalation import (
     recipients,
     recipients_with_schedules,
 )
+from .events import PagesCreated
 from .models import ContactMethod, IncidentEngagement, Page
 from .reminders import reminders_replan, reminders_start, reminders_stop
 
@@ -53,19 +54,6 @@ DELIVER_KIND = "oncall.page_deliver"
 # A page that failed this often is marked failed; its other contact methods still carry it.
 PAGE_MAX_ATTEMPTS = 5
 RETRY_BASE = timedelta(seconds=15)
-SENDABLE = (ContactMethod.Kind.EMAIL, ContactMethod.Kind.WEBHOOK)
-# Pages were written (one step's, in its transaction); kwargs: `incident`, `pages`. The chat
-# mirrors them into the incident's channel.
-pages_created = Signal()
-
-
-class DeliveryRefused(delivery.DeliveryError):
-    """The channel refused the page for good (an unknown member, a revoked token): no retry."""
-
-
-def _sendable() -> tuple[str, ...]:
-    """Return the contact method kinds pages go out on: Slack DMs too when chat is configured."""
-    return (*SENDABLE, ContactMethod.Kind.SLACK) if chat_configured() else SENDABLE
 
 
 def _generation(incident: Incident) -> int:
@@ -81,7 +69,9 @@ def _addresses(user: User) -> list[tuple[str, str, ContactMethod | None]]:
     """Return (channel, address, method) to reach the person, in their order; email fallback."""
     methods: list[tuple[str, str, ContactMethod | None]] = [
         (method.kind, method.address, method)
-        for method in ContactMethod.objects.filter(user=user, active=True, kind__in=_sendable())
+        for method in ContactMethod.objects.filter(
+            user=user, active=True, kind__in=page_channels_available()
+        )
     ]
     if methods:
         return methods
@@ -133,7 +123,14 @@ def _create_pages(
                 )
                 pages.append(page)
     if pages:
-        pages_created.send(sender=Page, incident=incident, pages=pages)
+        events.publish(
+            PagesCreated(
+                incident_id=incident.pk,
+                page_ids=[page.pk for page in pages],
+                incident=incident,
+                pages=pages,
+            )
+        )
     return pages
 
 
@@ -424,24 +421,11 @@ def deliver_page(timer: Timer) -> str:
         return "skipped: acknowledged before sending"
     message = page_message(page)
     page.attempts += 1
+    channel = page_channel(page.channel)
     try:
-        if page.channel == ContactMethod.Kind.EMAIL:
-            message_id = delivery.send_email(
-                address=page.address, message=message, delivery_id=page.delivery_id
-            )
-        elif page.channel == ContactMethod.Kind.WEBHOOK and page.contact_method is not None:
-            message_id = delivery.send_webhook(
-                url=page.address,
-                secret=page.contact_method.secret,
-                message=message,
-                delivery_id=page.delivery_id,
-            )
-        elif page.channel == ContactMethod.Kind.SLACK:
-            from incidents.chat.services.dms import page_dm_send
-
-            message_id = page_dm_send(page=page)
-        else:
-            raise delivery.DeliveryError(f"no way to send on {page.channel}")
+        if channel is None:
+            raise DeliveryRefused(f"no way to send on {page.channel}")
+        message_id = channel.send(page, message)
     except delivery.DeliveryError as exc:
         page.last_error = str(exc)[:300]
         if page.attempts >= PAGE_MAX_ATTEMPTS or isinstance(exc, DeliveryRefused):

@@ -1,13 +1,14 @@
-"""The incident lifecycle: one service per transition of DESIGN.md's table.
+"""The incident lifecycle: one service per transition of the table in docs/ARCHITECTURE.md.
 
 Every transition runs in one transaction on the incident row taken with `select_for_update()`,
-checks the actor's permission and the transition map, and writes its timeline event in the same
-transaction. Asking for the state the incident is already in returns it unchanged.
+checks the actor's permission and the transition map, writes its timeline event and publishes
+its domain event (incidents.events) in the same transaction. What other apps do about it
+(paging, reminders, postmortems) is theirs to subscribe to. Asking for the state the incident
+is already in returns it unchanged.
 """
 
 from collections.abc import Iterable
 from datetime import datetime
-from types import ModuleType
 from typing import cast
 
 from django.conf import settings
@@ -15,9 +16,22 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
+from portal import events
 from portal.auth import AnyUser, is_responder
 from portal.errors import ApplicationError, InvalidInputError
 
+from ..events import (
+    IncidentAcknowledged,
+    IncidentClosed,
+    IncidentMitigated,
+    IncidentOpened,
+    IncidentReopened,
+    IncidentResolved,
+    IncidentSeverityChanged,
+    IncidentWorkStarted,
+    incident_event_fields,
+)
+from ..guards import close_blocker
 from ..models import (
     Incident,
     IncidentRole,
@@ -98,39 +112,6 @@ def _move(
         to_value=to_status,
         message=message,
     )
-
-
-def _paging() -> ModuleType:
-    """Return the on-call sub-app's paging services (imported late: they import this module)."""
-    from incidents.oncall import paging
-
-    return paging
-
-
-def _paging_tasks() -> ModuleType:
-    from incidents.oncall import tasks
-
-    return tasks
-
-
-def _status_page_reminders() -> ModuleType:
-    """Return the status page's initial-update reminder (imported late: it imports services)."""
-    from incidents.statuspage import reminders
-
-    return reminders
-
-
-def _postmortems() -> ModuleType:
-    """Return the postmortem services (imported late: the postmortems app builds on incidents)."""
-    from postmortems.services import postmortems
-
-    return postmortems
-
-
-def _postmortem_selectors() -> ModuleType:
-    from postmortems import selectors
-
-    return selectors
 
 
 def _bridge_url_for(incident: Incident) -> str:
@@ -230,8 +211,13 @@ def incident_declare(
             message=f"{_name(commander)} is Incident Commander",
             data={"role": IncidentRole.COMMANDER, "user": commander.get_username()},
         )
-        _status_page_reminders().initial_update_reminder_schedule(incident=incident)
-        transaction.on_commit(lambda: _paging_tasks().incident_engage_task.delay(incident.pk))
+        events.publish(
+            IncidentOpened(
+                **incident_event_fields(incident, at=at, actor=actor, source=source),
+                how="declared",
+                severity=severity.code,
+            )
+        )
     return incident
 
 
@@ -276,8 +262,13 @@ def incident_trigger(
             message=f"Triggered {severity.code}: {incident.title}",
             data={"severity": severity.code},
         )
-        _status_page_reminders().initial_update_reminder_schedule(incident=incident)
-        transaction.on_commit(lambda: _paging_tasks().incident_engage_task.delay(incident.pk))
+        events.publish(
+            IncidentOpened(
+                **incident_event_fields(incident, at=at, source=source),
+                how="triggered",
+                severity=severity.code,
+            )
+        )
     return incident
 
 
@@ -315,7 +306,11 @@ def incident_acknowledge(
             if actor
             else "Acknowledged by the alert source",
         )
-        _paging().incident_escalation_cancel(incident=incident)
+        events.publish(
+            IncidentAcknowledged(
+                **incident_event_fields(incident, at=at, actor=actor, source=source)
+            )
+        )
     return incident
 
 
@@ -355,7 +350,11 @@ def incident_start_investigating(
             at=at,
             message=reason.strip(),
         )
-        _paging().incident_escalation_cancel(incident=incident)
+        events.publish(
+            IncidentWorkStarted(
+                **incident_event_fields(incident, at=at, actor=actor, source=source)
+            )
+        )
     return incident
 
 
@@ -384,6 +383,9 @@ def incident_mitigate(
             source=source,
             at=at,
             message=message.strip(),
+        )
+        events.publish(
+            IncidentMitigated(**incident_event_fields(incident, at=at, actor=actor, source=source))
         )
     return incident
 
@@ -423,11 +425,9 @@ def incident_resolve(
             at=at,
             message=message.strip(),
         )
-        _paging().incident_escalation_cancel(incident=incident)
-        _status_page_reminders().initial_update_reminder_cancel(incident=incident)
-        # The peak severity decides whether a postmortem is required; an existing one (also
-        # one started by hand) gets its due date from this resolution.
-        _postmortems().postmortem_incident_resolved(incident=incident, actor=actor)
+        events.publish(
+            IncidentResolved(**incident_event_fields(incident, at=at, actor=actor, source=source))
+        )
     return incident
 
 
@@ -468,8 +468,9 @@ def incident_reopen(
             to_value=S.INVESTIGATING,
             message=reason.strip(),
         )
-        _postmortems().postmortem_incident_reopened(incident=incident)
-        transaction.on_commit(lambda: _paging_tasks().incident_engage_task.delay(incident.pk))
+        events.publish(
+            IncidentReopened(**incident_event_fields(incident, at=at, actor=actor, source=source))
+        )
     return incident
 
 
@@ -491,7 +492,7 @@ def incident_close(
         if incident.status == S.CLOSED:
             return incident
         _check_transition(incident, S.CLOSED)
-        blocker = _postmortem_selectors().postmortem_close_blocker(incident=incident)
+        blocker = close_blocker(incident)
         if blocker:
             raise TransitionNotAllowed(blocker, incident=incident, requested=S.CLOSED)
         at = at or timezone.now()
@@ -503,6 +504,9 @@ def incident_close(
             actor=actor,
             source=source,
             at=at,
+        )
+        events.publish(
+            IncidentClosed(**incident_event_fields(incident, at=at, actor=actor, source=source))
         )
     return incident
 
@@ -544,9 +548,14 @@ def incident_change_severity(
             message=f"{direction} severity {old.code} → {severity.code}"
             + (f": {reason.strip()}" if reason.strip() else ""),
         )
-        _paging().incident_escalation_replan(incident=incident)
-        if severity.is_more_severe_than(old):
-            _status_page_reminders().initial_update_reminder_schedule(incident=incident, since=at)
+        events.publish(
+            IncidentSeverityChanged(
+                **incident_event_fields(incident, at=at, actor=actor, source=source),
+                from_severity=old.code,
+                to_severity=severity.code,
+                raised=severity.is_more_severe_than(old),
+            )
+        )
     return incident
 
 

@@ -6,23 +6,13 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from portal import events
 from portal.auth import AnyUser
 from portal.errors import InvalidInputError
 
+from ..events import TimelineRecorded
 from ..models import Incident, Source, TimelineEvent
 from ..policies import Action, require
-from ..signals import timeline_recorded
-
-# Events the owning team hears about by email (the team channel, until Slack is connected).
-TEAM_NOTIFIED_KINDS = frozenset(
-    {
-        TimelineEvent.Kind.DECLARED,
-        TimelineEvent.Kind.TRIGGERED,
-        TimelineEvent.Kind.SEVERITY_CHANGED,
-        TimelineEvent.Kind.RESOLVED,
-        TimelineEvent.Kind.REOPENED,
-    }
-)
 
 
 def timeline_record(
@@ -38,7 +28,38 @@ def timeline_record(
     data: dict[str, Any] | None = None,
     corrects: TimelineEvent | None = None,
 ) -> TimelineEvent:
-    """Append one event to the incident's timeline (inside the caller's transaction)."""
+    """Append one event to the incident's timeline (inside the caller's transaction).
+
+    Publishes `TimelineRecorded`, so every event reaches the team mail and the chat mirror.
+    """
+    with transaction.atomic(savepoint=False):
+        return _record(
+            incident=incident,
+            kind=kind,
+            actor=actor,
+            source=source,
+            occurred_at=occurred_at,
+            from_value=from_value,
+            to_value=to_value,
+            message=message,
+            data=data,
+            corrects=corrects,
+        )
+
+
+def _record(
+    *,
+    incident: Incident,
+    kind: str,
+    actor: AnyUser | None,
+    source: str,
+    occurred_at: datetime,
+    from_value: str,
+    to_value: str,
+    message: str,
+    data: dict[str, Any] | None,
+    corrects: TimelineEvent | None,
+) -> TimelineEvent:
     event = TimelineEvent.objects.create(
         incident=incident,
         kind=kind,
@@ -51,11 +72,18 @@ def timeline_record(
         data=data or {},
         corrects=corrects,
     )
-    if kind in TEAM_NOTIFIED_KINDS and incident.team_id:
-        from ..tasks import incident_notify_team_task
-
-        transaction.on_commit(lambda: incident_notify_team_task.delay(event.pk))
-    timeline_recorded.send(sender=TimelineEvent, event=event)
+    events.publish(
+        TimelineRecorded(
+            incident_id=incident.pk,
+            at=occurred_at.isoformat(),
+            actor_id=event.actor_id,
+            source=source,
+            incident=incident,
+            event_id=event.pk,
+            kind=kind,
+            timeline_event=event,
+        )
+    )
     return event
 
 

@@ -10,6 +10,7 @@ class StatuspageConfig(AppConfig):
 
     def ready(self) -> None:
         # Register, in every process (web and worker): the timer kinds of maintenance, reminders,
-        # subscriber deliveries and the fan-out; and the snapshot refresh after every change.
-        from . import maintenance, receivers, reminders, subscriptions  # noqa: F401
+        # subscriber deliveries and the fan-out; the snapshot refresh after every change; and
+        # what the status page does about the incident core's events.
+        from . import maintenance, receivers, reminders, subscribers, subscriptions  # noqa: F401
         from .services import notify  # noqa: F401

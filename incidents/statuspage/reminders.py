@@ -11,7 +11,6 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
@@ -108,13 +107,8 @@ def fire_initial_update_due(timer: Timer) -> str:
             f"{int(INITIAL_UPDATE_WITHIN.total_seconds() // 60)} minutes.\n\n"
             f"Publish it here: {link}\n"
         )
-        # Sent once the timer's outcome is recorded with it: a retried timer never sends twice.
-        transaction.on_commit(
-            lambda: send_mail(
-                subject=subject, message=message, from_email=None, recipient_list=addresses
-            ),
-            robust=True,
-        )
+        # Sent inside the timer's transaction: a failed send is retried, never lost.
+        send_mail(subject=subject, message=message, from_email=None, recipient_list=addresses)
         note = f"Reminded {names} to publish the initial status page update."
     else:
         note = "No status page update yet, and no Incident Commander or Communicator to remind."

@@ -32,6 +32,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
+from portal.celery import enqueue
 from portal.errors import ApplicationError
 from portal.integrations import webhooks as adapter
 from portal.models import Timer
@@ -77,6 +78,9 @@ FIRST_ATTEMPT_GRACE = timedelta(minutes=2)
 FANOUT_CHECK_ROUNDS = 5
 DELIVERY_RETRY = "statuspage.delivery_retry"
 FANOUT_CHECK = "statuspage.fanout_check"
+CONFIRMATION_SEND = "statuspage.confirmation_send"
+# The task that sends one delivery on the default queue (named: it imports this module).
+SEND_TASK = "incidents.statuspage.tasks.delivery_send_task"
 # Stands for the subscriber's own unsubscribe link in a message rendered once per event.
 _UNSUBSCRIBE_PLACEHOLDER = "https://unsubscribe.invalid/__token__/"
 _BATCH = 500
@@ -200,14 +204,21 @@ def subscriber_email_subscribe(*, email: str, components: list[Component]) -> No
                 # Someone subscribed the same address at the same moment; their mail suffices.
                 return
         current.components.set(components)
-        subscriber_id = current.pk
-        from .tasks import subscriber_confirmation_send_task
-
-        # Robust: a broker outage must not turn this answer into an error page, which would
-        # tell a new address from a subscribed one.
-        transaction.on_commit(
-            lambda: subscriber_confirmation_send_task.delay(subscriber_id), robust=True
+        # A timer written with the subscription: a broker outage neither turns this answer
+        # into an error page (which would tell a new address from a subscribed one) nor loses
+        # the mail.
+        timer_schedule(
+            kind=CONFIRMATION_SEND,
+            key=f"{CONFIRMATION_SEND}:{current.pk}:{timezone.now().timestamp()}",
+            due_at=timezone.now(),
+            payload={"subscriber_id": current.pk},
         )
+
+
+@timer_handler(CONFIRMATION_SEND)
+def fire_confirmation_send(timer: Timer) -> str:
+    """Mail a new email subscription's confirmation link."""
+    return subscriber_confirmation_send(subscriber_id=int(timer.payload["subscriber_id"]))
 
 
 def subscriber_confirmation_send(*, subscriber_id: int) -> str:
@@ -568,6 +579,7 @@ def subscribers_notify(*, event_key: str) -> int:
                     attempts=0,
                 ).values_list("pk", flat=True)
             )
+            # Wake-ups only: the fan-out check timer sends whatever they miss.
             transaction.on_commit(partial(_deliveries_enqueue, new_ids))
         created += len(new_ids)
     timer_schedule(
@@ -581,10 +593,8 @@ def subscribers_notify(*, event_key: str) -> int:
 
 
 def _deliveries_enqueue(delivery_ids: list[int]) -> None:
-    from .tasks import delivery_send_task
-
     for delivery_id in delivery_ids:
-        delivery_send_task.delay(delivery_id)
+        enqueue(SEND_TASK, delivery_id)
 
 
 @timer_handler(FANOUT_CHECK)
@@ -747,15 +757,13 @@ def _subscriber_failure(subscriber_id: int, *, error: str) -> None:
 @timer_handler(DELIVERY_RETRY)
 def fire_delivery_retry(timer: Timer) -> str:
     """Claim the delivery's next attempt and hand it to a worker on the default queue."""
-    from .tasks import delivery_send_task
-
     delivery_id = int(timer.payload["delivery_id"])
     attempt = delivery_claim(delivery_id=delivery_id)
     if attempt is None:
         return "nothing to send"
     # The send itself runs on the default queue, not in the timer sweep; if this message is
     # lost, the timer the claim scheduled for the next attempt picks the delivery up.
-    transaction.on_commit(lambda: delivery_send_task.delay(delivery_id, attempt))
+    transaction.on_commit(lambda: enqueue(SEND_TASK, delivery_id, attempt))
     return f"attempt {attempt} handed over"
 
 

@@ -5,7 +5,6 @@ from portal.celery import firebreak_task
 from .subscriptions import (
     delivery_attempt,
     delivery_send,
-    subscriber_confirmation_send,
     subscribers_notify,
 )
 
@@ -22,9 +21,3 @@ def delivery_send_task(delivery_id: int, attempt: int | None = None) -> str:
     if attempt is None:
         return delivery_send(delivery_id=delivery_id)
     return delivery_attempt(delivery_id=delivery_id, attempt=attempt)
-
-
-@firebreak_task()
-def subscriber_confirmation_send_task(subscriber_id: int) -> str:
-    """Mail the confirmation link of a new email subscription (safe to run twice)."""
-    return subscriber_confirmation_send(subscriber_id=subscriber_id)

@@ -2,7 +2,6 @@
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
 
 from django.contrib.auth.models import User
 from django.db import transaction
@@ -13,6 +12,7 @@ from portal.errors import InvalidInputError
 
 from .. import policies
 from ..models import Postmortem
+from .mail_outbox import meeting_invites_schedule
 from .postmortems import _lock, require_not_published
 
 __all__ = ["review_meeting_schedule"]
@@ -20,12 +20,6 @@ __all__ = ["review_meeting_schedule"]
 
 def _name(user: User) -> str:
     return user.get_full_name() or user.get_username()
-
-
-def _mail_tasks() -> Any:
-    from .. import mail_tasks
-
-    return mail_tasks
 
 
 def review_meeting_schedule(
@@ -81,10 +75,9 @@ def review_meeting_schedule(
             ]
         )
         postmortem.review_meeting_attendees.set(people)
-        tasks = _mail_tasks()
-        postmortem_id, sequence = postmortem.pk, postmortem.review_meeting_sequence
-        removed = sorted(before - after)
-        transaction.on_commit(
-            lambda: tasks.review_meeting_invites_send_task.delay(postmortem_id, sequence, removed)
+        meeting_invites_schedule(
+            postmortem_id=postmortem.pk,
+            sequence=postmortem.review_meeting_sequence,
+            cancelled_user_ids=sorted(before - after),
         )
     return postmortem

@@ -21,6 +21,7 @@ from portal.errors import ApplicationError, InvalidInputError, PermissionDeniedE
 
 from .. import policies
 from ..models import Postmortem, Review
+from .mail_outbox import review_decision_mail_schedule, review_request_mail_schedule
 from .postmortems import _lock, require_not_published
 
 __all__ = [
@@ -58,12 +59,6 @@ def approvals_required() -> int:
 
 def _name(user: User) -> str:
     return user.get_full_name() or user.get_username()
-
-
-def _mail_tasks() -> Any:
-    from .. import mail_tasks
-
-    return mail_tasks
 
 
 def postmortem_submit(
@@ -108,15 +103,12 @@ def postmortem_submit(
             postmortem.submitted_at = timezone.now()
             postmortem.save(update_fields=["status", "submitted_at", "updated_at"])
         for review in asked:
-            _notify_reviewer_on_commit(review.pk, actor.pk)
+            _notify_reviewer(review.pk, actor.pk)
     return postmortem
 
 
-def _notify_reviewer_on_commit(review_id: int, requested_by_id: int | None) -> None:
-    tasks = _mail_tasks()
-    transaction.on_commit(
-        lambda: tasks.review_request_notify_task.delay(review_id, requested_by_id)
-    )
+def _notify_reviewer(review_id: int, requested_by_id: int | None) -> None:
+    review_request_mail_schedule(review_id=review_id, requested_by_id=requested_by_id)
 
 
 def review_decide(*, review: Review, actor: AnyUser, decision: str, comment: str = "") -> Review:
@@ -148,9 +140,7 @@ def review_decide(*, review: Review, actor: AnyUser, decision: str, comment: str
         review.comment = comment
         review.decided_at = timezone.now()
         review.save(update_fields=["decision", "comment", "decided_at"])
-        tasks = _mail_tasks()
-        review_id = review.pk
-        transaction.on_commit(lambda: tasks.review_decision_notify_task.delay(review_id))
+        review_decision_mail_schedule(review_id=review.pk)
     return review
 
 

@@ -1,4 +1,4 @@
-"""A task enqueued after commit runs in a separate `celery worker` process on the real broker.
+"""Work written with a change runs once in a separate `celery worker` process on the real broker.
 
 Runs only when CELERY_BROKER_URL names a broker (CI: Redis) and the test database is one another
 process can open (PostgreSQL; pytest-django's SQLite test database lives in memory).
@@ -11,8 +11,9 @@ import pytest
 from django.db import transaction
 
 from incidents.models import TeamNotification, TimelineEvent
-from incidents.tasks import incident_notify_team_task
 from portal.celery import app
+from portal.models import Timer
+from portal.tasks import timer_fire_task, timers_sweep_task
 from tests import factories
 from tests.celery_worker import Worker, needs_broker, running_worker
 
@@ -35,7 +36,7 @@ def worker(live_db, tmp_path: Path) -> Iterator[Worker]:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_task_enqueued_after_commit_runs_once_in_a_separate_worker(worker, alice, payments):
+def test_work_written_with_the_change_runs_once_in_a_separate_worker(worker, alice, payments):
     with transaction.atomic():
         incident = factories.declared(alice, "P1", services=[payments])
     declared = TimelineEvent.objects.get(incident=incident, kind=TimelineEvent.Kind.DECLARED)
@@ -44,8 +45,14 @@ def test_task_enqueued_after_commit_runs_once_in_a_separate_worker(worker, alice
         lambda: TeamNotification.objects.filter(event=declared).exists(),
         what="team notification written by the worker",
     )
-    repeat = incident_notify_team_task.delay(declared.pk)
-    worker.wait_for(lambda: worker.ran(repeat.id), what="second run of the task")
+    # A duplicate wake-up and a sweep find the work done.
+    timer = Timer.objects.get(
+        kind="event.incidents.notify_team", payload__data__event_id=declared.pk
+    )
+    repeat = timer_fire_task.delay(timer.pk)
+    worker.wait_for(lambda: worker.ran(repeat.id), what="a second wake-up")
+    sweep = timers_sweep_task.delay()
+    worker.wait_for(lambda: worker.ran(sweep.id), what="a sweep")
 
     notification = TeamNotification.objects.get(event=declared)
     assert notification.recipients == ["payments@example.com"]

@@ -49,6 +49,7 @@ from portal.integrations.chat import (
     ModalSubmission,
     text,
 )
+from portal.timers import timer_schedule
 
 from ..accounts import chat_account_user
 from ..commands import (
@@ -78,6 +79,10 @@ from ..models import ChatCommand, IncidentChannel
 from ..platform import chat_platform
 
 logger = logging.getLogger(__name__)
+
+# Timer kinds (handlers in ..tasks): run a recorded command once, then answer its member.
+COMMAND_RUN_KIND = "chat.command_run"
+COMMAND_REPLY_KIND = "chat.command_reply"
 
 # Buttons on the messages the portal posts (action ids), run like commands.
 ACK_BUTTON = ACTION_INCIDENT_ACK
@@ -172,12 +177,10 @@ def chat_command_receive(
     incident: Incident | None,
     response_url: str,
 ) -> ChatCommand | None:
-    """Record a command or button press once by its trigger id, and run it after commit.
+    """Record a command or button press once by its trigger id, and have a worker run it.
 
     Return None when that trigger id was recorded before (Slack repeated the request).
     """
-    from ..tasks import chat_command_task
-
     try:
         with transaction.atomic():
             record = ChatCommand.objects.create(
@@ -188,7 +191,15 @@ def chat_command_receive(
                 text=text,
                 incident=incident,
             )
-            transaction.on_commit(lambda: chat_command_task.delay(record.pk, response_url))
+            # The run is a timer written with the record: a broker that is down, or a worker
+            # that dies, delays the command but never loses it.
+            timer_schedule(
+                kind=COMMAND_RUN_KIND,
+                key=f"chat.command-{record.pk}",
+                due_at=timezone.now(),
+                payload={"command_id": record.pk, "response_url": response_url},
+                fresh=True,
+            )
     except IntegrityError:
         logger.info("%s command %s arrived again; done once already", platform, key)
         return None

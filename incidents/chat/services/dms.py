@@ -3,8 +3,8 @@
 from datetime import timedelta
 
 from incidents.oncall.acks import ack_url
+from incidents.oncall.channels import DeliveryRefused
 from incidents.oncall.models import Page
-from incidents.oncall.paging import DeliveryRefused
 from portal.integrations import page_delivery as delivery
 from portal.integrations.chat import (
     ChatAuthError,

@@ -24,7 +24,6 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.db import transaction
 from django.utils import timezone
 
 from incidents.models import Incident, IncidentStatus, ServiceLink, StatusUpdate, TimelineEvent
@@ -43,7 +42,7 @@ from portal.integrations.chat import (
     Posted,
 )
 from portal.models import Timer
-from portal.timers import TimerRetry, timer_handler, timer_schedule
+from portal.timers import TimerRetry, timer_handler, timer_schedule, timer_wake
 
 from .. import messages
 from ..accounts import chat_member_id
@@ -126,10 +125,8 @@ def _wake(post: ChatPost) -> None:
         return  # being sent right now
     now = timezone.now()
     Timer.objects.filter(pk=timer.pk, state=Timer.State.PENDING, due_at__gt=now).update(due_at=now)
-    from portal.tasks import timer_fire_task
-
     # Only a wake-up: should the broker be down, the sweep sends the post.
-    transaction.on_commit(lambda: timer_fire_task.delay(timer.pk), robust=True)
+    timer_wake(timer.pk)
 
 
 def _wake_next(*, incident_id: int, platform: str, destination: str) -> None:

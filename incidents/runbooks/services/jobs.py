@@ -15,7 +15,6 @@ Each request and each outcome is a timeline event.
 import logging
 import re
 import uuid
-from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -24,12 +23,12 @@ from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
-from kombu.exceptions import OperationalError
 
 from incidents.models import Incident, IncidentStatus, Source, TimelineEvent
 from incidents.policies import Action, require
 from incidents.services import timeline_record
 from portal.auth import AnyUser
+from portal.celery import enqueue
 from portal.errors import ApplicationError, InvalidInputError
 from portal.integrations import kubernetes as k8s
 from portal.models import Timer
@@ -704,14 +703,17 @@ def _rollout_wait_more(job: Job, *, message: str) -> str:
 
 # --- Wake-ups: timers fire, tasks on the `jobs` queue do the work --------------------------------
 
+# The tasks, by name (they import this module): a message only wakes a worker for a job row.
+PREVIEW_TASK = "incidents.runbooks.tasks.job_preview_task"
+RUN_TASK = "incidents.runbooks.tasks.job_run_task"
+ROLLOUT_POLL_TASK = "incidents.runbooks.tasks.job_rollout_poll_task"
+
 
 def _wake_after_commit(job: Job) -> None:
     """Enqueue the job's next step after commit, with timers as the net for a lost message."""
-    from ..tasks import job_preview_task, job_run_task
-
-    task = job_preview_task if job.state == State.PREVIEW else job_run_task
+    task = PREVIEW_TASK if job.state == State.PREVIEW else RUN_TASK
     job_id = job.pk
-    transaction.on_commit(lambda: _enqueue(task.delay, job_id))
+    transaction.on_commit(lambda: enqueue(task, job_id))
     now = timezone.now()
     stamp = uuid.uuid4().hex[:8]
     timer_schedule(
@@ -731,21 +733,9 @@ def _wake_after_commit(job: Job) -> None:
         )
 
 
-def _enqueue(send: Callable[..., Any], *args: Any) -> bool:
-    """Send a task; with the broker down, log it and let the job's timer send it again."""
-    try:
-        send(*args)
-    except (OperationalError, ConnectionError, OSError):
-        logger.warning("broker unavailable; the job's wake-up timer will enqueue it again")
-        return False
-    return True
-
-
 @timer_handler(WAKE_KIND)
 def job_wake(timer: Timer) -> str:
     """Enqueue a job's pending step again if it is still waiting for a worker."""
-    from ..tasks import job_preview_task, job_run_task
-
     job = Job.objects.filter(pk=timer.payload["job_id"]).first()
     if job is None or job.finished:
         return "nothing to do"
@@ -754,13 +744,13 @@ def job_wake(timer: Timer) -> str:
     if job.state == State.PREVIEW:
         if job.preview.get("computed_at"):
             return "awaiting confirmation"
-        send, what = job_preview_task.delay, "preview"
+        task, what = PREVIEW_TASK, "preview"
     elif job.state == State.QUEUED or past_deadline:
         # A running job is left alone until its deadline: it may be mid-change right now.
-        send, what = job_run_task.delay, "run"
+        task, what = RUN_TASK, "run"
     else:
         return "running"
-    if not _enqueue(send, job.pk):
+    if not enqueue(task, job.pk):
         raise TimerRetry(timedelta(seconds=30), "broker unavailable")
     return f"enqueued the {what} of job {job.pk}"
 
@@ -768,9 +758,7 @@ def job_wake(timer: Timer) -> str:
 @timer_handler(ROLLOUT_POLL_KIND)
 def rollout_poll_wake(timer: Timer) -> str:
     """Enqueue the next rollout status read of a waiting job."""
-    from ..tasks import job_rollout_poll_task
-
-    if not _enqueue(job_rollout_poll_task.delay, timer.payload["job_id"], timer.payload["poll"]):
+    if not enqueue(ROLLOUT_POLL_TASK, timer.payload["job_id"], timer.payload["poll"]):
         raise TimerRetry(timedelta(seconds=15), "broker unavailable")
     return "enqueued a rollout status read"
 

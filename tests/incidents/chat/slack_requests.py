@@ -199,14 +199,23 @@ def reply_text(response: dict[str, Any]) -> str:
 
 
 @pytest.fixture
-def retries_run_at_once():
-    """Let an eager task's retry run at once, as a worker would run it after its countdown.
+def retries_run_at_once(monkeypatch):
+    """Return a function that lets the delay a busy chat asked for pass and fires what is due.
 
-    The suite propagates eager tasks' exceptions, which would surface a retry as an error.
+    A postponed timer waits for its time; the beat sweep then runs it, as this does.
     """
-    from portal.celery import app
+    from datetime import timedelta
 
-    previous = app.conf.task_eager_propagates
-    app.conf.task_eager_propagates = False
-    yield
-    app.conf.task_eager_propagates = previous
+    from django.utils import timezone
+
+    from portal import timers
+
+    def later(seconds: float = 5.0) -> int:
+        moment = timezone.now() + timedelta(seconds=seconds)
+        monkeypatch.setattr(timezone, "now", lambda: moment)
+        fired = 0
+        while count := timers.timers_sweep():
+            fired += count
+        return fired
+
+    return later

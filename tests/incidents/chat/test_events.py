@@ -144,4 +144,7 @@ def test_a_rate_limited_lookup_still_records_the_pin_once(
 ):
     slack.rate_limit("users.info", retry_after=1)
     deliver(pin_envelope(pinner="USTRANGER"))
+    assert pins(incident_in_channel).count() == 0  # waiting for the time Slack asked for
+    retries_run_at_once()
+    retries_run_at_once()
     assert pins(incident_in_channel).count() == 1

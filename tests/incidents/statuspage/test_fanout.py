@@ -339,7 +339,9 @@ def test_a_lost_send_task_is_picked_up_by_the_fan_out_check(
     make_subscriber(email="all@example.com")
     lost: list[int] = []
     with monkeypatch.context() as patch:
-        patch.setattr(tasks.delivery_send_task, "delay", lambda *args: lost.append(args))
+        patch.setattr(
+            tasks.delivery_send_task, "apply_async", lambda args, **options: lost.append(args)
+        )
         with django_capture_on_commit_callbacks(execute=True):
             subscriptions.subscribers_notify(event_key=update_key(outage))
     assert len(lost) == 1 and mail.outbox == []

@@ -1,0 +1,35 @@
+"""What the status page does about the incident core's events (StatuspageConfig.ready).
+
+A P1/P2 with nothing public after five minutes reminds its IC and Communicator: the reminder is
+a timer planned in the transaction that opened (or raised) the incident, and cancelled in the
+one that resolved it.
+"""
+
+from datetime import datetime
+
+from incidents.events import IncidentOpened, IncidentResolved, IncidentSeverityChanged
+from portal.events import subscribe
+
+from .reminders import initial_update_reminder_cancel, initial_update_reminder_schedule
+
+
+@subscribe(IncidentOpened, name="statuspage.initial_update_reminder", durable=False)
+def remind_when_opened(event: IncidentOpened) -> None:
+    initial_update_reminder_schedule(incident=event.locked_incident())
+
+
+@subscribe(
+    IncidentSeverityChanged,
+    name="statuspage.initial_update_reminder",
+    durable=False,
+    when=lambda event: event.raised,
+)
+def remind_when_raised(event: IncidentSeverityChanged) -> None:
+    initial_update_reminder_schedule(
+        incident=event.locked_incident(), since=datetime.fromisoformat(event.at)
+    )
+
+
+@subscribe(IncidentResolved, name="statuspage.initial_update_reminder", durable=False)
+def forget_when_resolved(event: IncidentResolved) -> None:
+    initial_update_reminder_cancel(incident=event.locked_incident())
