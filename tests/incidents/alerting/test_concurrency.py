@@ -6,8 +6,8 @@ import time
 import pytest
 from django.db import connection, connections
 
-from incidents.alerting import services
 from incidents.alerting.models import Alert, AlertSource, RoutingRule
+from incidents.alerting.services import ingest as services
 from incidents.models import Incident
 from tests import factories
 
