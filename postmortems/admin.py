@@ -12,7 +12,6 @@ from datetime import UTC, timedelta
 from typing import Any
 
 from django import forms
-from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.db import transaction
@@ -25,6 +24,7 @@ from django.utils.html import format_html
 
 from incidents.admin import URL_FIELDS, ReadOnlyAdminMixin, StaffAdminMixin
 from portal.errors import ApplicationError
+from portal.links import absolute_url
 
 from . import action_item_selectors as item_selectors
 from . import selectors
@@ -74,10 +74,6 @@ def _iso(value: Any) -> str:
     if value is None:
         return ""
     return value.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def _absolute(path: str) -> str:
-    return f"{settings.FIREBREAK_BASE_URL.rstrip('/')}{path}"
 
 
 def _postmortem_path(postmortem: Postmortem) -> str:
@@ -435,7 +431,7 @@ class ActionItemAdmin(StaffAdminMixin, admin.ModelAdmin):
                         "yes" if item.overdue else "no",  # type: ignore[attr-defined]
                         item.incident.reference,
                         item.incident.team.name if item.incident.team else "",
-                        _absolute(_postmortem_path(item.postmortem)) if item.postmortem else "",
+                        absolute_url(_postmortem_path(item.postmortem)) if item.postmortem else "",
                         item.tracker_url,
                         _iso(item.created_at),
                         _iso(item.completed_at),

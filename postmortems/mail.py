@@ -18,6 +18,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
+from portal.links import absolute_url
 from portal.templatetags.portal_tags import duration
 
 from .invites import Meeting, review_meeting_calendar
@@ -32,7 +33,7 @@ REVIEW_MEETING_LENGTH = timedelta(hours=1)
 def postmortem_url(postmortem: Postmortem) -> str:
     """Return the absolute address of the postmortem's page."""
     path = reverse("postmortems:detail", kwargs={"pk": postmortem.pk})
-    return f"{settings.FIREBREAK_BASE_URL.rstrip('/')}{path}"
+    return absolute_url(path)
 
 
 def _name(user: User | None) -> str:

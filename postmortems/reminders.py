@@ -41,6 +41,7 @@ from django.utils import timezone
 
 from incidents.models import CompanyHoliday, Incident, IncidentRole, RoleAssignment, Team
 from incidents.oncall.business_hours import is_business_day
+from portal.links import absolute_url
 from portal.models import Timer
 from portal.timers import timer_handler, timer_schedule
 
@@ -340,13 +341,9 @@ def _already_sent(timer: Timer) -> bool:
     )
 
 
-def _link(path: str) -> str:
-    return f"{settings.FIREBREAK_BASE_URL.rstrip('/')}{path}"
-
-
 def action_item_link(item: ActionItem) -> str:
     """Return the absolute address of the action item's page."""
-    return _link(reverse("postmortems:action_item_edit", kwargs={"pk": item.pk}))
+    return absolute_url(reverse("postmortems:action_item_edit", kwargs={"pk": item.pk}))
 
 
 def _send(*, to: list[str], subject: str, template: str, context: dict[str, Any]) -> None:
@@ -513,7 +510,7 @@ def _fire_action_item(timer: Timer, why: str) -> str:
         "owner": item.owner,
         "incident": item.incident,
         "link": action_item_link(item),
-        "mine_link": _link(reverse("postmortems:my_action_items")),
+        "mine_link": absolute_url(reverse("postmortems:my_action_items")),
         "days_late": (today - item.due_date).days,
     }
     if why == "due_soon":
@@ -560,7 +557,7 @@ def fire_action_item_digest(timer: Timer) -> str:
         "overdue_count": len(overdue),
         "open_count": len(items),
         "week": timer.payload["week"],
-        "mine_link": _link(reverse("postmortems:my_action_items")),
+        "mine_link": absolute_url(reverse("postmortems:my_action_items")),
     }
     subject = f"Your action items this week: {len(items)} open"
     if overdue:

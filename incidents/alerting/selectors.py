@@ -2,7 +2,6 @@
 
 from collections.abc import Collection
 
-from django.conf import settings
 from django.db import connection
 from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery
 from django.urls import reverse
@@ -10,6 +9,7 @@ from django.urls import reverse
 from incidents.models import Incident
 from incidents.selectors import incident_list
 from portal.errors import ApplicationError
+from portal.links import absolute_url
 
 from .models import Alert, AlertSource, secret_digest
 
@@ -80,7 +80,7 @@ def alert_source_hook_url(source: AlertSource) -> str:
         path = reverse("hooks:pagerduty")
     else:
         path = reverse(f"hooks:{source.kind}", kwargs={"source_id": source.pk})
-    return settings.FIREBREAK_BASE_URL.rstrip("/") + path
+    return absolute_url(path)
 
 
 def _episode_total() -> Subquery:

@@ -7,7 +7,6 @@ a chat Person (with a member id when one is known), so nothing here calls the ch
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.contrib.auth.models import User
 from django.utils import timezone
 
@@ -21,6 +20,7 @@ from incidents.models import (
 )
 from incidents.oncall.models import Page
 from portal.integrations.chat import Button, Field, Inline, Link, Message, Person, Text, text
+from portal.links import absolute_url
 
 Mention = Callable[[User], Person]
 
@@ -42,7 +42,7 @@ TEMPLATE_FIELDS = (
 
 def incident_url(incident: Incident) -> str:
     """Return the absolute address of the incident's page in the portal."""
-    return f"{settings.FIREBREAK_BASE_URL.rstrip('/')}/incidents/{incident.pk}/"
+    return absolute_url(f"/incidents/{incident.pk}/")
 
 
 def _name(user: User) -> str:

@@ -20,6 +20,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from incidents.models import Team
+from portal.links import absolute_url
 
 from .charts import ChartPoint, chart_svg
 from .checklist import CHECKLIST_KEYS, LABELS, checklist_summary
@@ -141,11 +142,6 @@ def report_path(*, team: Team, iso_year: int, iso_week: int) -> str:
     return reverse(
         "health:report", kwargs={"team": team.slug, "week": iso_week_text(iso_year, iso_week)}
     )
-
-
-def absolute(path: str) -> str:
-    """Return a portal path as a full address for emails."""
-    return settings.FIREBREAK_BASE_URL.rstrip("/") + path
 
 
 def _shift(iso_year: int, iso_week: int, weeks: int) -> tuple[int, int]:
@@ -474,8 +470,8 @@ def weekly_report_email(*, report: WeeklyReportData, to: list[str]) -> EmailMult
     """Return the report as an email: plain text with an HTML alternative."""
     context: dict[str, Any] = {
         "report": report,
-        "base_url": settings.FIREBREAK_BASE_URL.rstrip("/"),
-        "report_url": absolute(report.path),
+        "base_url": absolute_url(""),
+        "report_url": absolute_url(report.path),
     }
     subject = f"{report.team.name} on-call health, week {report.label}"
     if report.missed:

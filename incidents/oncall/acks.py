@@ -16,6 +16,7 @@ from incidents.models import IncidentStatus, Source
 from incidents.policies import Action, can
 from incidents.services import incident_acknowledge
 from portal.errors import ApplicationError, PermissionDeniedError
+from portal.links import absolute_url
 
 from .models import Page
 
@@ -67,7 +68,7 @@ def ack_url(page: Page) -> str:
         # The root URLconf mounts the links at ACK_PREFIX; a deployment that leaves them out
         # still sends links that point there.
         path = f"{ACK_PREFIX}{token}/"
-    return settings.FIREBREAK_BASE_URL.rstrip("/") + path
+    return absolute_url(path)
 
 
 def page_from_ack_token(*, token: str) -> Page:

@@ -9,8 +9,9 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
-from django.conf import settings
 from django.urls import reverse
+
+from portal.links import absolute_url
 
 from .models import Component, PageSettings, PublicIncident, PublicUpdate
 from .selectors import (
@@ -43,7 +44,7 @@ def public_link(path: str = "", *, page: PageSettings | None = None) -> str:
     base URL with /status/.
     """
     page = page or page_settings_get()
-    base = page.url or settings.FIREBREAK_BASE_URL.rstrip("/") + reverse("status:page")
+    base = page.url or absolute_url(reverse("status:page"))
     return base.rstrip("/") + "/" + path.lstrip("/")
 
 

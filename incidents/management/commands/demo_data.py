@@ -54,6 +54,7 @@ from incidents.statuspage.models import Component, ComponentGroup
 from incidents.statuspage.services import maintenance_schedule, public_update_publish
 from portal.auth import MANAGERS, RESPONDERS, VIEWERS
 from portal.integrations.page_delivery import email_message_id
+from portal.links import absolute_url
 from portal.models import UserProfile
 
 DEFAULT_PASSWORD = "firebreak-demo"  # noqa: S105 - a published demo login, overridable by env
@@ -1305,7 +1306,7 @@ class Command(BaseCommand):
         )
 
     def _print_alert_hint(self, source: AlertSource) -> None:
-        url = f"{settings.FIREBREAK_BASE_URL}/hooks/alertmanager/{source.pk}/"
+        url = absolute_url(f"/hooks/alertmanager/{source.pk}/")
         self.stdout.write("Send an alert like Alertmanager does (it pages the Payments on-call):")
         self.stdout.write(
             f"  curl -H 'Authorization: Bearer {DEMO_ALERT_SECRET}' "
