@@ -7,6 +7,7 @@ from django import forms
 from django.utils import timezone
 
 from portal.auth import AnyUser
+from portal.people import display_name
 
 from . import selectors
 from .models import (
@@ -49,8 +50,7 @@ def _regions(value: str) -> list[str]:
 
 class PersonChoiceField(forms.ModelChoiceField):
     def label_from_instance(self, obj: Any) -> str:
-        full_name = obj.get_full_name()
-        return f"{full_name} ({obj.get_username()})" if full_name else obj.get_username()
+        return display_name(obj, with_username=True)
 
 
 class SeverityChoiceField(forms.ModelChoiceField):

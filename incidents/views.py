@@ -19,6 +19,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from portal.auth import can_read_portal, is_responder
 from portal.errors import ApplicationError, InvalidInputError
+from portal.people import display_name
 
 from . import selectors, services
 from .forms import (
@@ -439,7 +440,7 @@ def incident_role_assign(request: HttpRequest, pk: int) -> HttpResponse:
             user=data["user"],
             source=Source.WEB,
         )
-        holder = assignment.user.get_full_name() or assignment.user.get_username()
+        holder = display_name(assignment.user)
         return f"{holder} is {IncidentRole(data['role']).label}."
 
     return _act(request, pk, RoleAssignForm, call, what="Assigning the role")

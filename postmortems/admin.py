@@ -25,6 +25,7 @@ from django.utils.html import format_html
 from incidents.admin import URL_FIELDS, ReadOnlyAdminMixin, StaffAdminMixin
 from portal.errors import ApplicationError
 from portal.links import absolute_url
+from portal.people import display_name
 
 from . import action_item_selectors as item_selectors
 from . import selectors
@@ -61,13 +62,6 @@ def csv_cell(value: object) -> object:
     if isinstance(value, str) and value.startswith(FORMULA_STARTS):
         return "'" + value
     return value
-
-
-def _person(user: Any) -> str:
-    if user is None:
-        return ""
-    full = user.get_full_name()
-    return f"{full} ({user.get_username()})" if full else user.get_username()
 
 
 def _iso(value: Any) -> str:
@@ -241,7 +235,7 @@ class ActionItemAdmin(StaffAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="owner", ordering="owner__username")
     def owner_name(self, obj: ActionItem) -> str:
-        return _person(obj.owner) or "— nobody"
+        return display_name(obj.owner, fallback="— nobody", with_username=True)
 
     @admin.display(description="team", ordering="incident__team__name")
     def team_name(self, obj: ActionItem) -> str:
@@ -361,7 +355,7 @@ class ActionItemAdmin(StaffAdminMixin, admin.ModelAdmin):
             done = self._apply(
                 request,
                 self._selected(queryset),
-                f"reassigned to {_person(owner)}",
+                f"reassigned to {display_name(owner, with_username=True)}",
                 lambda item: action_item_update(item=item, actor=request.user, owner=owner),
             )
             if done:
@@ -426,7 +420,7 @@ class ActionItemAdmin(StaffAdminMixin, admin.ModelAdmin):
                         item.title,
                         item.status,
                         item.priority,
-                        _person(item.owner),
+                        display_name(item.owner, with_username=True),
                         item.due_date.isoformat() if item.due_date else "",
                         "yes" if item.overdue else "no",  # type: ignore[attr-defined]
                         item.incident.reference,

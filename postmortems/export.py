@@ -14,6 +14,8 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.utils import timezone
 
+from portal.people import display_name
+
 from .markdown import ALLOWED_URL_SCHEMES
 from .models import ActionItem, Postmortem
 from .selectors import postmortem_action_items, postmortem_timeline
@@ -71,12 +73,6 @@ def _local(at: datetime | None, zone: ZoneInfo) -> str:
     return at.astimezone(zone).strftime("%Y-%m-%d %H:%M") if at else "-"
 
 
-def _person(user: object) -> str:
-    if user is None:
-        return "-"
-    return user.get_full_name() or user.get_username()  # type: ignore[attr-defined]
-
-
 def _section(title: str, text: str, empty: str = "_Not written._") -> list[str]:
     body = safe_markdown(text.strip()) if text.strip() else empty
     return [f"## {title}", "", body, ""]
@@ -95,7 +91,7 @@ def _action_item_rows(items: list[ActionItem]) -> list[str]:
             + " | ".join(
                 [
                     table_cell(title),
-                    table_cell(_person(item.owner)),
+                    table_cell(display_name(item.owner, fallback="-")),
                     item.due_date.isoformat() if item.due_date else "-",
                     item.priority,
                     item.get_status_display(),
@@ -117,8 +113,9 @@ def postmortem_markdown(*, postmortem: Postmortem) -> str:
     zone = _zone(postmortem)
     status = postmortem.get_status_display()
     if postmortem.is_published:
-        status += f" {_local(postmortem.published_at, zone)} by {_person(postmortem.published_by)}"
-    authors = ", ".join(_person(author) for author in postmortem.authors.all()) or "-"
+        published_by = display_name(postmortem.published_by, fallback="-")
+        status += f" {_local(postmortem.published_at, zone)} by {published_by}"
+    authors = ", ".join(display_name(author) for author in postmortem.authors.all()) or "-"
     lines = [
         f"# Postmortem: {incident.reference} {table_cell(incident.title)}",
         "",

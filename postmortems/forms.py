@@ -5,6 +5,7 @@ from typing import Any
 from django import forms
 
 from incidents.forms import LocalDateTimeInput
+from portal.people import display_name
 
 from . import selectors
 from .models import Postmortem, Review
@@ -18,8 +19,7 @@ def _text(value: str) -> str:
 
 class PeopleField(forms.ModelMultipleChoiceField):
     def label_from_instance(self, obj: Any) -> str:
-        full_name = obj.get_full_name()
-        return f"{full_name} ({obj.get_username()})" if full_name else obj.get_username()
+        return display_name(obj, with_username=True)
 
 
 def _markdown_area(rows: int, help_text: str = "Markdown.") -> forms.CharField:

@@ -14,6 +14,8 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from icalendar import Calendar, Event, vCalAddress, vText
 
+from portal.people import display_name
+
 PRODUCT_ID = "-//Firebreak//Postmortem review//EN"
 ORGANIZER_NAME = "Firebreak"
 
@@ -56,10 +58,6 @@ def _address(email: str, name: str, **params: str) -> vCalAddress:
     return address
 
 
-def _name(user: User) -> str:
-    return user.get_full_name() or user.get_username()
-
-
 def review_meeting_calendar(*, meeting: Meeting, method: str, now: datetime) -> bytes:
     """Return the invitation (method REQUEST) or cancellation (CANCEL) as iCalendar bytes."""
     if method not in ("REQUEST", "CANCEL"):
@@ -92,7 +90,7 @@ def review_meeting_calendar(*, meeting: Meeting, method: str, now: datetime) -> 
             "attendee",
             _address(
                 attendee.email,
-                _name(attendee),
+                display_name(attendee),
                 role="REQ-PARTICIPANT",
                 partstat="NEEDS-ACTION",
                 rsvp="FALSE",

@@ -19,6 +19,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from portal.links import absolute_url
+from portal.people import display_name
 from portal.templatetags.portal_tags import duration
 
 from .invites import Meeting, review_meeting_calendar
@@ -34,12 +35,6 @@ def postmortem_url(postmortem: Postmortem) -> str:
     """Return the absolute address of the postmortem's page."""
     path = reverse("postmortems:detail", kwargs={"pk": postmortem.pk})
     return absolute_url(path)
-
-
-def _name(user: User | None) -> str:
-    if user is None:
-        return "Someone"
-    return user.get_full_name() or user.get_username()
 
 
 def review_request_notify(*, review_id: int, requested_by_id: int | None = None) -> bool:
@@ -64,7 +59,7 @@ def review_request_notify(*, review_id: int, requested_by_id: int | None = None)
             "review": review,
             "postmortem": postmortem,
             "incident": incident,
-            "requested_by": _name(requested_by),
+            "requested_by": display_name(requested_by, fallback="Someone"),
             "link": postmortem_url(postmortem),
         },
     )
@@ -102,7 +97,7 @@ def review_decision_notify(*, review_id: int) -> int:
         "postmortems/email/review_decision.txt",
         {
             "review": review,
-            "reviewer": _name(review.reviewer),
+            "reviewer": display_name(review.reviewer),
             "verb": verb,
             "postmortem": postmortem,
             "incident": incident,
@@ -110,7 +105,7 @@ def review_decision_notify(*, review_id: int) -> int:
         },
     )
     EmailMessage(
-        subject=f"[{incident.reference}] {_name(review.reviewer)} {verb} the postmortem",
+        subject=f"[{incident.reference}] {display_name(review.reviewer)} {verb} the postmortem",
         body=body,
         to=to,
     ).send()
@@ -158,8 +153,8 @@ def _send_invitation(
             "length": duration(meeting.length),
             "cancelled": cancelled,
             "updated": updated,
-            "attendee": _name(to),
-            "attendees": [_name(person) for person in meeting.attendees],
+            "attendee": display_name(to),
+            "attendees": [display_name(person) for person in meeting.attendees],
             "link": meeting.link,
         },
     )

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from incidents.models import Incident, TimelineEvent
 from portal.auth import GROUPS
+from portal.people import display_name
 
 from .models import ActionItem, Postmortem, PostmortemTimelineRow, Review
 
@@ -102,7 +103,7 @@ def timeline_event_text(event: TimelineEvent) -> str:
 def timeline_event_who(event: TimelineEvent) -> str:
     """Return who acted: the person's name, else where it came from (an alert, the system)."""
     if event.actor is not None:
-        return event.actor.get_full_name() or event.actor.get_username()
+        return display_name(event.actor)
     return event.get_source_display()
 
 

@@ -16,6 +16,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from incidents.models import Incident
 from incidents.views import forbidden, portal_reader
 from portal.errors import ApplicationError, InvalidInputError
+from portal.people import display_name
 
 from . import policies, selectors, services
 from .blameless import postmortem_blame_hints
@@ -298,7 +299,7 @@ def postmortem_submit(request: HttpRequest, pk: int) -> HttpResponse:
 
     def call() -> str:
         services.postmortem_submit(postmortem=postmortem, actor=request.user, reviewers=reviewers)
-        names = ", ".join(r.get_full_name() or r.get_username() for r in reviewers)
+        names = ", ".join(display_name(r) for r in reviewers)
         return f"Review requested from {names}." if names else "The postmortem is in review."
 
     return _act(request, postmortem, call, "workflow")

@@ -45,10 +45,6 @@ def incident_url(incident: Incident) -> str:
     return absolute_url(f"/incidents/{incident.pk}/")
 
 
-def _name(user: User) -> str:
-    return user.get_full_name() or user.get_username()
-
-
 def _every(interval: timedelta) -> str:
     minutes = int(interval.total_seconds() // 60)
     if minutes % 60 == 0 and minutes >= 60:

@@ -15,10 +15,10 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 from typing import Final, Literal
 
-from django.contrib.auth.models import User
 from django.db.models import Exists, OuterRef, Prefetch
 
 from incidents.models import Service, Source, TimelineEvent
+from portal.people import display_name
 
 from .selectors import Window, health_alerts, health_incidents, health_pages
 
@@ -96,12 +96,6 @@ def _yes_no(value: bool | None, unknown: str = "") -> str:
     return "yes" if value else "no"
 
 
-def _person(user: User | None) -> str:
-    if user is None:
-        return ""
-    return user.get_full_name() or user.get_username()
-
-
 def _incident_rows(window: Window) -> Iterator[list[str]]:
     reopened = TimelineEvent.objects.filter(
         incident=OuterRef("pk"), kind=TimelineEvent.Kind.REOPENED
@@ -142,7 +136,7 @@ def _page_rows(window: Window) -> Iterator[list[str]]:
     for page in pages.iterator(chunk_size=CHUNK_SIZE):
         yield [
             f"INC-{page.incident_id}",
-            _person(page.recipient),
+            display_name(page.recipient),
             page.schedule.name if page.schedule else "",
             page.kind,
             page.state,

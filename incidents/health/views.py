@@ -30,6 +30,7 @@ from incidents.models import Team
 from incidents.oncall.models import Schedule
 from incidents.views import forbidden
 from portal.auth import can_read_portal
+from portal.people import display_name
 
 from . import drilldown
 from .dashboard import dashboard_context, health_url
@@ -249,7 +250,7 @@ def page_list(request: HttpRequest) -> HttpResponse:
         whose.append(f"of rotation {_name_of(Schedule, schedule_id, 'name')}")
     if person_id is not None:
         user = User.objects.filter(pk=person_id).first()
-        whose.append(f"to {user.get_full_name() or user.get_username() if user else person_id}")
+        whose.append(f"to {display_name(user, fallback=str(person_id))}")
     description = (
         "Escalation and manual pages sent in the period"
         + (f" {' '.join(whose)}" if whose else "")

@@ -17,6 +17,7 @@ from incidents.policies import Action, can
 from incidents.services import incident_acknowledge
 from portal.errors import ApplicationError, PermissionDeniedError
 from portal.links import absolute_url
+from portal.people import display_name
 
 from .models import Page
 
@@ -145,7 +146,7 @@ def page_acknowledge_as(*, page_id: int, actor: User, source: str) -> tuple[Page
         if page is None:
             raise PageGone("That page no longer exists.")
         if page.recipient_id != actor.pk and not can(actor, Action.ACKNOWLEDGE, page.incident):
-            recipient = page.recipient.get_full_name() or page.recipient.get_username()
+            recipient = display_name(page.recipient)
             raise PermissionDeniedError(
                 f"This page was for {recipient}; only they or a responder can acknowledge it."
             )

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from incidents.admin import StaffAdminMixin
 from portal.errors import InvalidInputError
+from portal.people import display_name
 
 from . import selectors, services
 from .models import (
@@ -62,7 +63,7 @@ class ScheduleAdmin(StaffAdminMixin, admin.ModelAdmin):
     @admin.display(description="on call now")
     def on_call_now(self, obj: Schedule) -> str:
         user = selectors.oncall_at(schedule=obj, at=timezone.now())
-        return (user.get_full_name() or user.get_username()) if user else "⚠ nobody"
+        return display_name(user, fallback="⚠ nobody")
 
     def view_on_site(self, obj: Schedule) -> str:
         return f"/schedules/{obj.slug}/"

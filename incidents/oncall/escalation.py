@@ -14,6 +14,7 @@ from typing import Any
 from django.contrib.auth.models import User
 
 from incidents.models import Incident, Severity, Team
+from portal.people import display_name
 
 from .models import EscalationPolicy, EscalationStep, Schedule
 from .selectors import oncall_at
@@ -198,7 +199,7 @@ def describe_target(target: PlanTarget) -> str:
     """Return a short text for a target, for the incident page."""
     if target.kind == T.USER:
         user = User.objects.filter(pk=target.user_id or 0).first()
-        return (user.get_full_name() or user.get_username()) if user else "a former user"
+        return display_name(user, fallback="a former user")
     if target.kind == T.SCHEDULE:
         schedule = Schedule.objects.filter(pk=target.schedule_id or 0).first()
         return f"on-call of {schedule}" if schedule else "a deleted schedule"

@@ -6,6 +6,8 @@ from datetime import UTC, datetime
 from django.contrib.auth.models import User
 from icalendar import Calendar, Event
 
+from portal.people import display_name
+
 from .selectors import Shift
 
 PRODUCT_ID = "-//Firebreak//On-call shifts//EN"
@@ -30,7 +32,7 @@ def shifts_calendar(
     calendar.add("prodid", PRODUCT_ID)
     calendar.add("version", "2.0")
     calendar.add("calscale", "GREGORIAN")
-    calendar.add("x-wr-calname", f"On call: {user.get_full_name() or user.get_username()}")
+    calendar.add("x-wr-calname", f"On call: {display_name(user)}")
     for shift in shifts:
         event = Event()
         event.add("uid", shift_uid(shift, domain))

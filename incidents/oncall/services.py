@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from portal.auth import AnyUser, can_read_portal, is_responder
 from portal.errors import InvalidInputError, PermissionDeniedError
+from portal.people import display_name
 
 from .models import CalendarFeedToken, Override, Schedule, new_feed_token
 from .policies import require_add_override_for, require_delete_override
@@ -69,8 +70,7 @@ def override_validate(*, user: User, start: datetime, end: datetime, reason: str
         )
     if not user.is_active or not is_responder(user):
         raise InvalidInputError(
-            f"{user.get_full_name() or user.get_username()} is not a responder, so cannot be "
-            "on call.",
+            f"{display_name(user)} is not a responder, so cannot be on call.",
             field="user",
         )
     reason = reason.strip()

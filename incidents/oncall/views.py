@@ -18,6 +18,7 @@ from incidents.models import Incident
 from incidents.selectors import incident_get
 from incidents.views import forbidden, portal_reader
 from portal.errors import ApplicationError, InvalidInputError, PermissionDeniedError
+from portal.people import display_name
 
 from . import ical, paging, selectors, services
 from .forms import OverrideForm, PageMoreForm
@@ -128,7 +129,7 @@ def override_add(request: HttpRequest, slug: str) -> HttpResponse:
         except ApplicationError as exc:
             form.add_error(None, exc.message)
         else:
-            who = override.user.get_full_name() or override.user.get_username()
+            who = display_name(override.user)
             messages.success(request, f"Override added: {who} is on call for {schedule.name}.")
             return redirect("oncall:detail", slug=schedule.slug)
     messages.error(request, "The override was not added; see the form below.")

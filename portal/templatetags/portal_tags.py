@@ -8,6 +8,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from portal.auth import AnyUser, is_manager, is_responder, is_staff
+from portal.people import display_name
 
 register = template.Library()
 
@@ -60,9 +61,7 @@ def duration(value: timedelta | None) -> str:
 @register.filter
 def person(user: AnyUser | None, fallback: str = "—") -> str:
     """Render a user as their full name, else their username."""
-    if user is None or not getattr(user, "is_authenticated", False):
-        return fallback
-    return user.get_full_name() or user.get_username()  # type: ignore[union-attr]
+    return display_name(user, fallback=fallback)
 
 
 @register.filter

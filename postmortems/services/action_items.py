@@ -18,6 +18,7 @@ from django.utils import timezone
 from incidents.models import Incident
 from portal.auth import AnyUser, can_read_portal, is_manager, is_staff
 from portal.errors import InvalidInputError, PermissionDeniedError
+from portal.people import display_name
 
 from ..models import ActionItem, Postmortem
 
@@ -43,10 +44,6 @@ TITLE_MAX_LENGTH = ActionItem._meta.get_field("title").max_length or 200
 TRACKER_URL_MAX_LENGTH = ActionItem._meta.get_field("tracker_url").max_length or 500
 DESCRIPTION_MAX_LENGTH = 20_000
 _tracker_url_validator = URLValidator(schemes=["http", "https"])
-
-
-def _name(user: User) -> str:
-    return user.get_full_name() or user.get_username()
 
 
 def action_item_validate(
@@ -79,7 +76,7 @@ def action_item_validate(
         )
     if owner is not None and (not owner.is_active or not can_read_portal(owner)):
         raise InvalidInputError(
-            f"{_name(owner)} cannot sign in to the portal, so cannot own an action item; "
+            f"{display_name(owner)} cannot sign in to the portal, so cannot own an action item; "
             "choose someone in the viewers, responders or managers group.",
             field="owner",
         )

@@ -42,6 +42,7 @@ from portal.integrations.chat import (
     Posted,
 )
 from portal.models import Timer
+from portal.people import display_name
 from portal.timers import TimerRetry, timer_handler, timer_schedule, timer_wake
 
 from .. import messages
@@ -179,9 +180,7 @@ def mention_resolver(platform: ChatPlatform) -> Callable[[User], Person]:
                 # Not being able to look someone up must not hold the message back: a name will do.
                 logger.info("no chat member for %s: %s", user, exc)
                 member_id = ""
-            known[user.pk] = Person(
-                name=user.get_full_name() or user.get_username(), member_id=member_id
-            )
+            known[user.pk] = Person(name=display_name(user), member_id=member_id)
         return known[user.pk]
 
     return mention

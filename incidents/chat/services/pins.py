@@ -10,6 +10,7 @@ from incidents.models import Incident, Source, TimelineEvent
 from incidents.services import timeline_record
 from portal.integrations.chat import ChatNotFound, ChatPlatform
 from portal.integrations.slack_inbound import SlackRequestInvalid, plain_text, ts_seconds
+from portal.people import display_name
 
 from ..accounts import chat_account_user
 from ..models import IncidentChannel
@@ -24,7 +25,7 @@ def _person(platform: ChatPlatform, member_id: str) -> tuple[User | None, str]:
         return None, ""
     user = chat_account_user(platform=platform, member_id=member_id)
     if user is not None:
-        return user, user.get_full_name() or user.get_username()
+        return user, display_name(user)
     try:
         return None, platform.member(member_id=member_id).name or member_id
     except ChatNotFound:
