@@ -23,6 +23,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from incidents.admin import URL_FIELDS, ReadOnlyAdminMixin, StaffAdminMixin
+from portal.csv_safe import csv_safe
 from portal.errors import ApplicationError
 from portal.links import absolute_url
 from portal.people import display_name
@@ -38,8 +39,6 @@ from .services.action_items import (
     action_item_validate,
 )
 
-# Spreadsheets run a cell that starts with one of these as a formula (CSV injection).
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 CSV_COLUMNS = [
     "id",
     "title",
@@ -55,13 +54,6 @@ CSV_COLUMNS = [
     "created",
     "completed",
 ]
-
-
-def csv_cell(value: object) -> object:
-    """Return the value safe for a spreadsheet: text that would run as a formula gets a quote."""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
-        return "'" + value
-    return value
 
 
 def _iso(value: Any) -> str:
@@ -414,7 +406,7 @@ class ActionItemAdmin(StaffAdminMixin, admin.ModelAdmin):
         for item in items:
             writer.writerow(
                 [
-                    csv_cell(value)
+                    csv_safe(value)
                     for value in (
                         item.pk,
                         item.title,

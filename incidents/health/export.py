@@ -7,7 +7,8 @@ incidents by `detected_at`, pages by `created_at` (escalation and manual pages t
 severity filters.
 
 Every cell that a spreadsheet would read as a formula (starting with = + - @, a tab or a carriage
-return) is prefixed with a single quote, as OWASP's CSV injection guidance recommends.
+return) is prefixed with a single quote, as OWASP's CSV injection guidance recommends
+(portal.csv_safe).
 """
 
 import csv
@@ -18,6 +19,7 @@ from typing import Final, Literal
 from django.db.models import Exists, OuterRef, Prefetch
 
 from incidents.models import Service, Source, TimelineEvent
+from portal.csv_safe import csv_safe
 from portal.people import display_name
 
 from .selectors import Window, health_alerts, health_incidents, health_pages
@@ -34,7 +36,6 @@ __all__ = [
 Kind = Literal["incidents", "pages", "alerts"]
 EXPORT_KINDS: Final = ("incidents", "pages", "alerts")
 CHUNK_SIZE: Final = 2000
-FORMULA_STARTS: Final = ("=", "+", "-", "@", "\t", "\r")
 
 HEADERS: Final[dict[str, list[str]]] = {
     "incidents": [
@@ -73,11 +74,6 @@ HEADERS: Final[dict[str, list[str]]] = {
         "incident",
     ],
 }
-
-
-def csv_safe(value: str) -> str:
-    """Return the cell text, quoted with ' when a spreadsheet would run it as a formula."""
-    return "'" + value if value.startswith(FORMULA_STARTS) else value
 
 
 def _when(value: datetime | None, window: Window) -> str:

@@ -281,15 +281,6 @@ def test_csv_export_has_the_selected_rows_and_defuses_formulas(
     assert evil["tracker URL"] == "https://example.com/-1"
 
 
-@pytest.mark.parametrize("value", ["=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\rx"])
-def test_every_formula_start_is_defused(value):
-    from postmortems.admin import csv_cell
-
-    assert csv_cell(value) == "'" + value
-    assert csv_cell("plain") == "plain"
-    assert csv_cell(42) == 42
-
-
 def test_adding_in_the_admin_goes_through_the_services(client, manager_user, incident, bob):
     client.force_login(manager_user)
     response = client.post(
