@@ -3,6 +3,7 @@
 import importlib
 import logging
 import os
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -45,19 +46,30 @@ def firebreak_task(*, max_retries: int = 5, **options: Any) -> Callable[[F], Any
 logger = logging.getLogger(__name__)
 
 
+# After a failed send, wake-ups are not tried for this long: the sweep covers them meanwhile,
+# and requests don't each wait out the broker's connection retries.
+BROKER_BACKOFF_SECONDS = 5.0
+_broker_down_until = 0.0
+
+
 def enqueue(name: str, *args: Any, **options: Any) -> bool:
-    """Send the task named `name` (its dotted path) as a wake-up; False if the broker is down.
+    """Send the task named `name` (its dotted path) as a wake-up; False if it was not sent.
 
     Services name the task rather than import it: tasks import services, never the other way
     round. Callers use it only for work already stored as a row that a timer also covers, so a
-    message that could not be sent is logged and left to that timer.
+    message that could not be sent is logged and left to that timer; after a failure, sends
+    are skipped for a few seconds rather than each waiting for a broker that is down.
     """
+    global _broker_down_until
+    if time.monotonic() < _broker_down_until and not app.conf.task_always_eager:
+        return False
     module = name.rpartition(".")[0]
     if name not in app.tasks:
         importlib.import_module(module)
     try:
         app.tasks[name].apply_async(args, **options)
     except Exception:  # kombu's OperationalError, a timeout, a refused connection…
+        _broker_down_until = time.monotonic() + BROKER_BACKOFF_SECONDS
         logger.warning("broker unavailable: %s not sent; its timer covers it", name, exc_info=True)
         return False
     return True

@@ -12,5 +12,12 @@ class StatuspageConfig(AppConfig):
         # Register, in every process (web and worker): the timer kinds of maintenance, reminders,
         # subscriber deliveries and the fan-out; the snapshot refresh after every change; and
         # what the status page does about the incident core's events.
-        from . import maintenance, receivers, reminders, subscribers, subscriptions  # noqa: F401
+        from . import (  # noqa: F401
+            maintenance,
+            receivers,
+            reminders,
+            snapshot_tasks,
+            subscribers,
+            subscriptions,
+        )
         from .services import notify  # noqa: F401

@@ -124,7 +124,7 @@ def make_public_incident(db, bump_status):
 @pytest.fixture
 def notified(monkeypatch):
     """Record the event keys handed to the subscriber fan-out (instead of fanning out)."""
-    from incidents.statuspage import subscriptions
+    from incidents.statuspage import subscribers
 
     keys: list[str] = []
 
@@ -132,7 +132,7 @@ def notified(monkeypatch):
         keys.append(event_key)
         return 0
 
-    monkeypatch.setattr(subscriptions, "subscribers_notify", record)
+    monkeypatch.setattr(subscribers, "subscribers_notify", record)
     return keys
 
 
