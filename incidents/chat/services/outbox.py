@@ -28,6 +28,7 @@ from django.utils import timezone
 
 from incidents.models import Incident, IncidentStatus, ServiceLink, StatusUpdate, TimelineEvent
 from incidents.selectors import incident_commander
+from portal.backoff import backoff_delay
 from portal.integrations.chat import (
     ChatError,
     ChatInvalidRequest,
@@ -306,7 +307,7 @@ def _retry_later(post: ChatPost, exc: ChatError) -> str:
         post.save(update_fields=["attempts", "last_error", "state"])
         return f"{post.key}: failed for good ({exc})"
     post.save(update_fields=["attempts", "last_error"])
-    retry_at = timezone.now() + RETRY_BASE * 2 ** (post.attempts - 1)
+    retry_at = timezone.now() + backoff_delay(post.attempts, base=RETRY_BASE)
     _schedule_send(post, label=f"retry-{post.attempts + 1}", due_at=retry_at)
     return f"{post.key}: attempt {post.attempts} failed ({exc}); retry at {retry_at:%H:%M:%S}"
 
