@@ -90,15 +90,6 @@ def can_add_action_item(user: AnyUser, postmortem: Postmortem) -> bool:
     return can_edit_postmortem(user, postmortem)
 
 
-def require_read(user: AnyUser) -> None:
-    """Raise PermissionDeniedError unless the user may read postmortems."""
-    if can_read_postmortems(user):
-        return
-    if not user.is_authenticated:
-        raise PermissionDeniedError("Sign in first.")
-    raise PermissionDeniedError("Your account is not in a group that may read postmortems.")
-
-
 def require_create(user: AnyUser, incident: Incident) -> None:
     """Raise PermissionDeniedError unless the user may start a postmortem of the incident."""
     if can_create_postmortem(user, incident):

@@ -135,11 +135,6 @@ def postmortem_reviews(*, postmortem: Postmortem) -> QuerySet[Review]:
     return postmortem.reviews.select_related("reviewer").order_by("requested_at", "id")
 
 
-def postmortem_approvals(*, postmortem: Postmortem) -> int:
-    """Return how many reviewers approved the postmortem."""
-    return postmortem.reviews.filter(decision=Review.Decision.APPROVED).count()
-
-
 def postmortem_action_items(*, postmortem: Postmortem) -> QuerySet[ActionItem]:
     """Return the incident's action items (those of the postmortem and of the incident)."""
     return ActionItem.objects.filter(

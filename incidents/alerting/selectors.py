@@ -119,15 +119,6 @@ def alert_triage_list(*, include_dismissed: bool = False) -> QuerySet[Alert]:
     return _with_page_data(qs).order_by("status", "severity__rank", "-last_seen_at", "-id")
 
 
-def alert_triage_count() -> int:
-    """Return how many firing alerts wait in triage."""
-    return (
-        Alert.objects.filter(incident__isnull=True, status=Alert.Status.FIRING)
-        .exclude(actionable=False)
-        .count()
-    )
-
-
 def alert_get(*, pk: int) -> Alert:
     """Return one alert with what its pages need, or raise Alert.DoesNotExist."""
     return _with_page_data(Alert.objects.all()).get(pk=pk)

@@ -172,11 +172,6 @@ def target_recipients(*, incident: Incident, target: PlanTarget, at: datetime) -
     raise ValueError(f"Unknown escalation target {target.kind!r}.")
 
 
-def target_users(*, incident: Incident, target: PlanTarget, at: datetime) -> list[User]:
-    """Return who the target means at the instant (a schedule's on-call is who is on call then)."""
-    return [user for user, _ in target_recipients(incident=incident, target=target, at=at)]
-
-
 def recipients_with_schedules(
     *, incident: Incident, targets: tuple[PlanTarget, ...], at: datetime
 ) -> list[Recipient]:

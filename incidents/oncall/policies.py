@@ -8,7 +8,7 @@ may read schedules.
 
 from django.contrib.auth.models import User
 
-from portal.auth import AnyUser, can_read_portal, is_manager, is_responder, is_staff
+from portal.auth import AnyUser, is_manager, is_responder, is_staff
 from portal.errors import PermissionDeniedError
 
 from .models import Override
@@ -17,11 +17,6 @@ from .models import Override
 def can_manage_schedules(user: AnyUser) -> bool:
     """Return whether the user manages every schedule and override (managers, staff)."""
     return is_staff(user) or is_manager(user)
-
-
-def can_read_schedules(user: AnyUser) -> bool:
-    """Return whether the user may read schedules and who is on call."""
-    return can_read_portal(user)
 
 
 def can_add_overrides(user: AnyUser) -> bool:

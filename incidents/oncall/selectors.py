@@ -417,14 +417,6 @@ def schedule_oncall_status(*, schedule: Schedule, at: datetime | None = None) ->
     )
 
 
-def team_oncall_now(*, team: Team) -> list[OnCallStatus]:
-    """Return, for each of the team's schedules, who is on call now and who is next."""
-    now = timezone.now()
-    return [
-        schedule_oncall_status(schedule=schedule, at=now) for schedule in schedule_list(team=team)
-    ]
-
-
 def user_shifts(*, user: User, start: datetime, end: datetime) -> list[Shift]:
     """Return the person's shifts on every schedule within [start, end), in time order."""
     start, end = _aware_utc(start, "start"), _aware_utc(end, "end")

@@ -140,13 +140,6 @@ def history_page_of(path: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def _url_of_file(file: str) -> str:
-    """Return the URL (relative to the copy's root) at which a static host serves a file."""
-    if file == "index.html":
-        return ""
-    return file.removesuffix("index.html")
-
-
 # --- Reading (the fallback) ----------------------------------------------------------------------
 
 

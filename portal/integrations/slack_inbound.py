@@ -98,11 +98,6 @@ def mentions_compact(text: str) -> str:
     return MENTION.sub(lambda m: f"<@{m.group(1)}>", text)
 
 
-def mentioned_member_ids(text: str) -> list[str]:
-    """Return the member ids mentioned in the text, in order, each once."""
-    return list(dict.fromkeys(match.group(1) for match in MENTION.finditer(text)))
-
-
 def plain_text(text: str) -> str:
     """Return what a reader sees of Slack's escaped text: names, labels, &, < and >."""
 

@@ -12,10 +12,8 @@ from incidents.oncall.selectors import (
     schedule_days,
     schedule_oncall_status,
     shifts,
-    team_oncall_now,
     user_shifts,
 )
-from tests import factories
 
 from .conftest import BERLIN, berlin, make_rotation, make_schedule
 
@@ -379,23 +377,6 @@ class TestStatusAndViews:
 
         assert status.user == alice
         assert status.next_handoff is None
-
-    def test_team_oncall_now_covers_each_schedule_of_the_team(
-        self, team, schedule, alice, bob, freeze
-    ):
-        freeze(berlin(2026, 3, 2, 10))
-        make_rotation(schedule, [alice])
-        secondary = make_schedule(team, name="Payments secondary")
-        make_rotation(secondary, [bob])
-        elsewhere = make_schedule(factories.TeamFactory(slug="db", name="DB"), name="DB")
-        make_rotation(elsewhere, [bob])
-
-        statuses = team_oncall_now(team=team)
-
-        assert [(s.schedule.name, s.user) for s in statuses] == [
-            ("Payments primary", alice),
-            ("Payments secondary", bob),
-        ]
 
     def test_user_shifts_span_schedules_and_include_overrides(
         self, team, schedule, alice, bob, carol

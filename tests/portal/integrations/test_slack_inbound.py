@@ -11,7 +11,6 @@ from portal.integrations.slack_inbound import (
     event_envelope_parse,
     interaction_parse,
     mention_member_id,
-    mentioned_member_ids,
     modal_errors,
     pin_added_parse,
     plain_text,
@@ -76,7 +75,6 @@ def test_mentions():
     assert mention_member_id("<@W0123>") == "W0123"
     assert mention_member_id("@bob") is None
     assert mention_member_id("<#C123|general>") is None
-    assert mentioned_member_ids("<@U1> and <@U2|b> and <@U1>") == ["U1", "U2"]
 
 
 def test_plain_text_reads_as_people_see_it():
