@@ -4,7 +4,7 @@ The policy (teams, services, severities) is edited here. Incident records are re
 status, timestamps, roles and timeline change only through the lifecycle services, so that every
 change is checked and lands on the timeline.
 
-Staff have every right here (DESIGN.md's matrix); managers get theirs from their group's
+Staff have every right (docs/ARCHITECTURE.md, Permission matrix); managers, their group's
 permissions (migration incidents/0003).
 """
 

@@ -380,7 +380,7 @@ class UpdateStatus(models.TextChoices):
     RESOLVED = "RESOLVED", "RESOLVED"
 
 
-# DESIGN.md's mapping from the incident's status to the update template's Status line; update
+# Incident status → the update template's Status line (docs/ARCHITECTURE.md, Incident lifecycle);
 # forms preselect it and people may override it.
 UPDATE_STATUS_FOR_INCIDENT: dict[str, str] = {
     IncidentStatus.TRIGGERED: UpdateStatus.INVESTIGATING,

@@ -1,4 +1,4 @@
-"""Who may do what to an incident: DESIGN.md's permission matrix, enforced by every service."""
+"""Who may do what to an incident (docs/ARCHITECTURE.md, Permission matrix); services enforce it."""
 
 from enum import StrEnum
 

@@ -8,6 +8,6 @@ class PortalConfig(AppConfig):
 
 
 class PortalAdminConfig(AdminConfig):
-    """The back-office, open to staff and to the managers group (DESIGN.md's permission matrix)."""
+    """The back-office: staff and the managers group (docs/ARCHITECTURE.md, Permission matrix)."""
 
     default_site = "portal.sites.FirebreakAdminSite"

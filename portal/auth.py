@@ -1,4 +1,4 @@
-"""Groups and the portal-wide half of DESIGN.md's permission matrix (who is who)."""
+"""Groups and the portal-wide half of docs/ARCHITECTURE.md's Permission matrix (who is who)."""
 
 from django.contrib.auth.models import AnonymousUser, User
 

@@ -1,6 +1,6 @@
 """Firebreak settings: one module, every value overridable by environment.
 
-Three run modes (DESIGN.md):
+Three run modes (docs/ARCHITECTURE.md, Run modes):
 - development (`make run`): SQLite in WAL mode, kombu's filesystem broker and a file cache,
   all under var/.
 - test (`make test`): DATABASE_URL / CELERY_BROKER_URL / REDIS_URL when set, else SQLite, eager

@@ -1,4 +1,4 @@
-"""Who may do what to a postmortem and its action items: DESIGN.md's permission matrix.
+"""Who may do what to a postmortem and its action items (docs/ARCHITECTURE.md, Permission matrix).
 
 Read: anyone who may read the portal (viewers, responders, managers, staff). Edit a postmortem:
 its authors, the incident's Incident Commander, managers and staff. Edit an action item: its

@@ -5,7 +5,7 @@ fixed. One click on the dashboard opens that action item through postmortems' ac
 (owner, due date, reminders), and a ToilFollowUp row, unique per (source, alert name, month),
 makes a second click — or a simultaneous one — return the first instead of a duplicate.
 
-Who may: managers and staff. DESIGN.md gives action items to the incident's IC, the
+Who may: managers, staff (docs/ARCHITECTURE.md, Permission matrix). Action items go to the IC, the
 postmortem's authors and owners (all tied to one incident), and to managers and staff. A toil
 follow-up spans a month of episodes across incidents, so no incident role applies; it is the
 weekly review's outcome, which engineering managers track to done.

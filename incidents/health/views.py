@@ -1,6 +1,6 @@
 """On-call health pages: the dashboard, the rows behind each figure, CSV export, weekly report.
 
-Views parse the filters, call the metrics and render; readers of metrics per DESIGN.md
+Views parse filters, call metrics, render; readers per docs/ARCHITECTURE.md, Permission matrix
 (viewers, responders, managers, staff) see them, anyone else signed in gets a 403.
 """
 

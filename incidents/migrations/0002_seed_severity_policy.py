@@ -1,4 +1,4 @@
-"""Seed the runbook's severity table (DESIGN.md); managers edit it in the back-office."""
+"""Seed the severity table (docs/ARCHITECTURE.md, Incident lifecycle), editable in the admin."""
 
 from datetime import timedelta
 

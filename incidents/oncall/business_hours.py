@@ -1,6 +1,6 @@
 """A team's business hours: its time zone, working days, daily hours and public holidays.
 
-"Business hours" and "business days" are always the owning team's (DESIGN.md). Public holidays
+Business time is the owning team's (docs/ARCHITECTURE.md, Incident lifecycle). Public holidays
 come from the `holidays` package for the team's country and subdivision; company holidays are
 kept in the admin, for every team or for some.
 """

@@ -1,6 +1,6 @@
 """Writes of action items: create, edit, change status.
 
-Every change checks the actor's right (DESIGN.md: the owner, the incident's IC, the postmortem's
+Every change checks the right (docs/ARCHITECTURE.md, Permission matrix: the owner, IC, postmortem's
 authors, managers and staff edit; readers only read), validates all input before writing anything
 and runs in one transaction on the row taken with `select_for_update()`. Reminders follow the
 item's due date and owner (postmortems.reminders).

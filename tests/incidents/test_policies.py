@@ -1,4 +1,4 @@
-"""DESIGN.md's permission matrix, row by row, enforced by the services themselves."""
+"""docs/ARCHITECTURE.md's Permission matrix, row by row, enforced by the services themselves."""
 
 import pytest
 from django.contrib.auth.models import AnonymousUser
@@ -20,7 +20,7 @@ ANON, OUTSIDER, VIEWER, RESPONDER, RESPONDER_NO_IC, IC, MANAGER, STAFF = (
 )
 COLUMNS = [ANON, OUTSIDER, VIEWER, RESPONDER, RESPONDER_NO_IC, IC, MANAGER, STAFF]
 
-# Rows: the matrix as DESIGN.md writes it. ✓ = allowed.
+# Rows: the matrix as docs/ARCHITECTURE.md (Permission matrix) writes it. ✓ = allowed.
 MATRIX = {
     #                        anon  out  view  resp  noIC  IC   mgr  staff
     Action.READ: "           .     .    ✓     ✓     ✓     ✓    ✓    ✓",

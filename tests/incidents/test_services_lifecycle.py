@@ -1,4 +1,4 @@
-"""Every transition of DESIGN.md's lifecycle table: legal, illegal and repeated."""
+"""Every transition of docs/ARCHITECTURE.md, Incident lifecycle: legal, illegal and repeated."""
 
 from datetime import timedelta
 

@@ -1,4 +1,4 @@
-"""The environment alone picks the run mode's database, broker and cache (DESIGN.md's run modes)."""
+"""The environment alone picks the database, broker and cache (docs/ARCHITECTURE.md, Run modes)."""
 
 import json
 import os

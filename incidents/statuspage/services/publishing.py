@@ -42,7 +42,7 @@ P = PublicIncidentStatus
 PUBLISHABLE_STATUSES = tuple(status for status in INCIDENT_STATUSES if status != P.POSTMORTEM)
 NAME_MAX_LENGTH = PublicIncident._meta.get_field("name").max_length or 200
 
-# DESIGN.md's mapping from the incident's status to the public status the form preselects.
+# Incident status → public status the form preselects (docs/ARCHITECTURE.md, Incident lifecycle).
 PUBLIC_STATUS_FOR = {
     IncidentStatus.TRIGGERED: P.INVESTIGATING,
     IncidentStatus.ACKNOWLEDGED: P.INVESTIGATING,
@@ -70,7 +70,7 @@ def impact_suggested(severity: Severity) -> str:
 
 
 def public_status_suggested(incident: Incident, current: str | None = None) -> str:
-    """Return the public status that fits the incident's status (DESIGN.md's mapping).
+    """Return the public status fitting the incident (docs/ARCHITECTURE.md, Incident lifecycle).
 
     Once a cause was published as identified, an incident still under investigation stays
     identified rather than going back to investigating.
