@@ -2,7 +2,9 @@ from zoneinfo import available_timezones
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
+from django.utils import timezone
 
 
 def validate_time_zone(value: str) -> None:
@@ -71,3 +73,37 @@ class Timer(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.key} due {self.due_at:%Y-%m-%d %H:%M:%S} ({self.state})"
+
+
+class IdempotencyKey(models.Model):
+    """The answer to a creating API request, kept under the client's Idempotency-Key.
+
+    Written in the transaction of the request's work (portal.idempotency), so a committed key
+    always has its work and the work its key. Unique per user, method and path, so two clients
+    (or two endpoints) never share a key; replayed while younger than the TTL setting.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    method = models.CharField(max_length=10)
+    path = models.TextField()
+    scope = models.CharField(
+        max_length=64, help_text="SHA-256 of method and path: where the key is unique."
+    )
+    key = models.CharField(max_length=255)
+    fingerprint = models.CharField(max_length=64, help_text="SHA-256 of the canonical body.")
+    # None only inside the request's own transaction, while its view runs.
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_body = models.JSONField(null=True, blank=True, encoder=DjangoJSONEncoder)
+    response_headers = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "scope", "key"], name="idempotency_key_once_per_user_and_path"
+            )
+        ]
+        indexes = [models.Index(fields=["created_at"], name="idempotency_key_by_created_at")]
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path} {self.key!r} by user {self.user_id}"

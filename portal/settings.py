@@ -222,6 +222,11 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "SERVE_PERMISSIONS": ["portal.api.permissions.IsPortalReader"],
+    # The default hook, then the answers every endpoint taking an Idempotency-Key may give.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "portal.idempotency.postprocess_schema",
+    ],
 }
 
 # --- Celery -------------------------------------------------------------------------------------
@@ -312,6 +317,8 @@ FIREBREAK_JOB_ROLLOUT_POLL_SECONDS = env.float("FIREBREAK_JOB_ROLLOUT_POLL_SECON
 FIREBREAK_SLOW_DETECTION_MINUTES = env.float("FIREBREAK_SLOW_DETECTION_MINUTES", default=10)
 FIREBREAK_WEEKLY_REPORT_WEEKDAY = env.int("FIREBREAK_WEEKLY_REPORT_WEEKDAY", default=1)
 FIREBREAK_WEEKLY_REPORT_HOUR = env.int("FIREBREAK_WEEKLY_REPORT_HOUR", default=9)
+# API: a creating POST's answer is replayed for a repeat with its Idempotency-Key this long.
+FIREBREAK_IDEMPOTENCY_TTL_HOURS = env.float("FIREBREAK_IDEMPOTENCY_TTL_HOURS", default=24.0)
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     # Timers are rows; this sweep fires whatever is due, whatever happened to its wake-up.
     "timers-sweep": {
@@ -339,6 +346,13 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "health-weekly-reports": {
         "task": "incidents.health.tasks.weekly_reports_task",
         "schedule": env.float("FIREBREAK_WEEKLY_REPORT_CHECK_SECONDS", default=3600.0),
+        "options": {"expires": 1800},
+    },
+    # Deletes the stored answers of Idempotency-Keys older than FIREBREAK_IDEMPOTENCY_TTL_HOURS
+    # (an expired key is never replayed, swept or not).
+    "idempotency-keys-purge": {
+        "task": "portal.idempotency_tasks.idempotency_keys_purge_task",
+        "schedule": env.float("FIREBREAK_IDEMPOTENCY_PURGE_SECONDS", default=3600.0),
         "options": {"expires": 1800},
     },
 }

@@ -1,7 +1,9 @@
 """The incident REST API: thin views that parse input, call one service and render the result.
 
 Reading needs a portal group (the default permission); everything else the services decide, and
-their errors become 400/403/409 in `portal.api.errors`.
+their errors become 400/403/409 in `portal.api.errors`. The POSTs that create something (declare,
+note, status update, page) take an Idempotency-Key (`portal.idempotency`), so a client retrying
+after a lost answer creates nothing twice; transitions and role changes repeat as no-ops or 409s.
 """
 
 from typing import Any
@@ -14,6 +16,8 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
+
+from portal.idempotency import idempotent
 
 from .. import selectors, services
 from ..models import Incident, IncidentRole, Service, Severity, Source, Team
@@ -82,6 +86,7 @@ class IncidentViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().list(request, *args, **kwargs)
 
+    @idempotent
     @extend_schema(
         summary="Declare an incident",
         request=IncidentDeclareSerializer,
@@ -222,6 +227,7 @@ class IncidentViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         )
         return self._incident(incident)
 
+    @idempotent
     @extend_schema(
         summary="Page more people (the IC's decision to escalate)",
         request=PageMoreSerializer,
@@ -263,6 +269,7 @@ class IncidentViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 
     # --- Timeline and status updates -------------------------------------------------------------
 
+    @idempotent
     @extend_schema(
         methods=["GET"],
         summary="Read the timeline in event-time order",
@@ -286,6 +293,7 @@ class IncidentViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         )
         return Response(TimelineEventSerializer(event).data, status=status.HTTP_201_CREATED)
 
+    @idempotent
     @extend_schema(
         methods=["GET"],
         summary="Read the internal status updates, newest first",

@@ -39,6 +39,25 @@ def test_the_openapi_schema_generates_valid_and_without_warnings(tmp_path, capsy
     transition = paths["/api/v1/incidents/{id}/mitigate/"]["post"]["responses"]
     assert {"200", "400", "403", "404", "409"} <= set(transition)
     assert set(schema["components"]["securitySchemes"]) == {"tokenAuth", "cookieAuth"}
+    # The creating POSTs take an Idempotency-Key; transitions repeat safely without one.
+    for path in (
+        "/api/v1/incidents/",
+        "/api/v1/incidents/{id}/timeline/",
+        "/api/v1/incidents/{id}/updates/",
+        "/api/v1/incidents/{id}/page/",
+    ):
+        creating = paths[path]["post"]
+        assert ("header", "Idempotency-Key") in {
+            (p["in"], p["name"]) for p in creating["parameters"]
+        }, path
+        assert {"201", "400", "409", "422"} <= set(creating["responses"]), path
+        assert "Idempotent-Replayed" in creating["responses"]["201"]["headers"], path
+    for path, method in [
+        ("/api/v1/incidents/{id}/timeline/", "get"),
+        ("/api/v1/incidents/{id}/mitigate/", "post"),
+    ]:
+        names = {p["name"] for p in paths[path][method].get("parameters", [])}
+        assert "Idempotency-Key" not in names, (path, method)
 
 
 def test_the_docs_pages_render_for_a_signed_in_user_from_local_assets(client, alice):
