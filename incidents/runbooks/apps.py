@@ -10,4 +10,4 @@ class RunbooksConfig(AppConfig):
 
     def ready(self) -> None:
         # Register the jobs' timer kinds (wake-ups, rollout polls) in every process.
-        from .services import jobs  # noqa: F401
+        from .services.jobs import wakeups  # noqa: F401

@@ -1,0 +1,285 @@
+"""Running a job: compute its preview, claim it, run it at most once, reconcile, record.
+
+A worker claims a queued job with a conditional update (queued → running, attempts + 1); the
+outcome is recorded only by the attempt that holds it (.outcome). At most once, then
+reconciled: a running job met again (a redelivered task, or its deadline passed) re-reads the
+cluster and does nothing if the target is in place; a 409 against the pinned resourceVersion
+makes a fresh preview, never a blind retry; past its deadline a job is failed, not retried.
+Before a change Argo CD's self-heal would undo, auto-sync goes off first, as a child job.
+"""
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from incidents.models import Source, TimelineEvent
+from portal.integrations import kubernetes as k8s
+
+from ...models import READ_ONLY_KINDS, Job
+from .. import kinds
+from ..failures import control_plane_refusal, failure_message
+from .common import K, State, _load, _lock, _record, preview_timeout
+from .outcome import _finish, _record_finished
+from .rollout import _rollout_check
+from .wakeups import _wake_after_commit
+
+
+def job_preview(*, job_id: int) -> str:
+    """Compute a mutating job's preview (a server-side dry run that pins the target)."""
+    job = _load(job_id)
+    if job is None:
+        return "job gone"
+    if job.state != State.PREVIEW:
+        return f"not previewing: {job.state}"
+    if job.preview.get("computed_at"):
+        return "preview already computed"
+    now = timezone.now()
+    if job.deadline_at and now > job.deadline_at:
+        return _preview_outcome(
+            job,
+            State.FAILED,
+            error="The preview was not computed in time (are the `jobs` workers running?). "
+            "Request the job again.",
+        )
+    config = kinds.cluster_config(job.target.cluster)
+    try:
+        refusal = _control_plane_refusal(config)
+        if refusal:
+            return _preview_outcome(job, State.REFUSED, error=refusal)
+        preview, pinned = kinds.preview_compute(job, config)
+    except kinds.JOB_ERRORS as exc:
+        return _preview_outcome(job, State.FAILED, error=failure_message(exc, job))
+    with transaction.atomic():
+        locked = _lock(job.pk)
+        if locked.state != State.PREVIEW or locked.preview.get("computed_at"):
+            return "preview computed elsewhere"
+        locked.preview = {**preview, "computed_at": timezone.now().isoformat()}
+        locked.pinned = pinned
+        locked.save(update_fields=["preview", "pinned"])
+    return "preview ready"
+
+
+def _preview_outcome(job: Job, state: str, *, error: str) -> str:
+    with transaction.atomic():
+        done = Job.objects.filter(pk=job.pk, state=State.PREVIEW).update(
+            state=state, error=error, finished_at=timezone.now()
+        )
+        if not done:
+            return "preview already decided"
+        job.refresh_from_db()
+        _record_finished(job)
+    return f"{state}: {error}"
+
+
+def job_run(*, job_id: int) -> str:
+    """Run a queued job once; met again while running, reconcile instead of repeating it."""
+    job = _load(job_id)
+    if job is None:
+        return "job gone"
+    if job.finished:
+        return f"already {job.state}"
+    if job.state == State.PREVIEW:
+        return "awaiting confirmation"
+    now = timezone.now()
+    past_deadline = job.deadline_at is not None and now > job.deadline_at
+    retry = job.state == State.RUNNING
+    if not retry:
+        if past_deadline:
+            with transaction.atomic():
+                failed = Job.objects.filter(pk=job.pk, state=State.QUEUED).update(
+                    state=State.FAILED,
+                    finished_at=now,
+                    error="Not run: it did not start before its deadline (are the `jobs` "
+                    "workers running?). Request it again if it is still needed.",
+                )
+                if failed:
+                    job.refresh_from_db()
+                    _record_finished(job)
+            return "failed: deadline passed before it started"
+        claimed = Job.objects.filter(pk=job.pk, state=State.QUEUED).update(
+            state=State.RUNNING, attempts=F("attempts") + 1, started_at=now
+        )
+    elif job.kind == K.ROLLOUT_STATUS and not past_deadline:
+        return "polling on its timer"
+    else:
+        # Only one reconciliation wins: the attempt count is the compare-and-set token.
+        claimed = Job.objects.filter(pk=job.pk, state=State.RUNNING, attempts=job.attempts).update(
+            attempts=F("attempts") + 1
+        )
+    if not claimed:
+        return "claimed by another worker"
+    job.refresh_from_db()
+    if job.kind == K.ROLLOUT_STATUS:
+        return _rollout_check(job)
+    if job.kind in READ_ONLY_KINDS:
+        return _run_read_only(job)
+    return _run_mutating(job, retry=retry, past_deadline=past_deadline)
+
+
+def _run_read_only(job: Job) -> str:
+    config = kinds.cluster_config(job.target.cluster)
+    try:
+        summary, output = kinds.read(job, config)
+    except kinds.ADAPTER_ERRORS as exc:
+        return _finish(job, State.FAILED, error=failure_message(exc, job))
+    return _finish(job, State.SUCCEEDED, summary=summary, output=output)
+
+
+def _run_mutating(job: Job, *, retry: bool, past_deadline: bool) -> str:
+    config = kinds.cluster_config(job.target.cluster)
+    try:
+        if retry:
+            if kinds.in_place(job, config):
+                return _finish(
+                    job,
+                    State.SUCCEEDED,
+                    summary="Already in place: the cluster shows the change, so nothing was "
+                    "sent again (reconciled after the worker was interrupted).",
+                    output={"reconciled": True},
+                )
+            if past_deadline:
+                return _finish(
+                    job,
+                    State.FAILED,
+                    error="Past its deadline, and the cluster does not show the change: not "
+                    "retried. Request it again to get a fresh preview.",
+                )
+        refusal = _control_plane_refusal(config)
+        if refusal:
+            return _finish(job, State.REFUSED, error=refusal)
+        if job.kind in kinds.ARGO_FIRST_KINDS and job.target.argo_application:
+            failed = _argo_autosync_off_first(job, config)
+            if failed:
+                return _finish(job, State.FAILED, error=failed)
+        summary, output = kinds.apply(job, config)
+    except k8s.KubernetesConflict:
+        return _fresh_preview(job)
+    except kinds.UNKNOWN_OUTCOME_ERRORS as exc:
+        # The tool gave up waiting, not necessarily the change: read the outcome back.
+        return _reconcile_after_timeout(job, config, exc)
+    except kinds.JOB_ERRORS as exc:
+        return _finish(job, State.FAILED, error=failure_message(exc, job))
+    return _finish(job, State.SUCCEEDED, summary=summary, output=output)
+
+
+def _reconcile_after_timeout(job: Job, config: k8s.ClusterConfig, exc: Exception) -> str:
+    try:
+        done = kinds.in_place(job, config)
+    except kinds.JOB_ERRORS:
+        done = False
+    if done:
+        return _finish(
+            job,
+            State.SUCCEEDED,
+            summary=f"Done: {failure_message(exc, job)} The history shows the change in place.",
+            output={"reconciled": True},
+        )
+    return _finish(job, State.FAILED, error=failure_message(exc, job))
+
+
+def _control_plane_refusal(config: k8s.ClusterConfig) -> str:
+    """Return the refusal while the control plane fails its check, else ""."""
+    status = k8s.control_plane_check(config)
+    return "" if status.ok else control_plane_refusal(status)
+
+
+def _argo_autosync_off_first(job: Job, config: k8s.ClusterConfig) -> str:
+    """Turn Argo CD auto-sync off as the job's child; return why that failed, or ""."""
+    target = job.target
+    key = f"job{job.pk}-argo-off"
+    now = timezone.now()
+    child = Job.objects.filter(request_key=key).first()
+    if child is not None and child.state == State.SUCCEEDED:
+        return ""
+    if child is None:
+        try:
+            # Pinned before the change: a retry after a crash between turning auto-sync off
+            # and recording the block still knows what to restore.
+            current = k8s.argo_autosync_block(
+                config, namespace=target.argo_namespace, application=target.argo_application
+            )
+        except kinds.ADAPTER_ERRORS as exc:
+            message = failure_message(exc, job)
+            return f"Argo CD auto-sync could not be read first, so nothing was changed: {message}"
+        with transaction.atomic():
+            child = Job.objects.create(
+                incident=job.incident,
+                target=target,
+                runbook=job.runbook,
+                kind=K.ARGO_SYNC_OFF,
+                params={},
+                state=State.RUNNING,
+                request_key=key,
+                parent=job,
+                requested_by=job.requested_by,
+                confirmed_by=job.confirmed_by,
+                confirmed_at=now,
+                started_at=now,
+                attempts=1,
+                deadline_at=job.deadline_at,
+                pinned={"application": target.argo_application, "automated": current},
+            )
+            _record(
+                child,
+                TimelineEvent.Kind.JOB_REQUESTED,
+                actor=None,
+                source=Source.SYSTEM,
+                message=f"Turning off Argo CD auto-sync of {target.argo_application} first, "
+                f"automatically, so it does not undo: {kinds.describe(job)}",
+            )
+    else:
+        Job.objects.filter(pk=child.pk).update(
+            state=State.RUNNING, attempts=F("attempts") + 1, started_at=now
+        )
+        child.refresh_from_db()
+    try:
+        summary, output = kinds.apply(child, config)
+    except kinds.ADAPTER_ERRORS as exc:
+        message = failure_message(exc, child)
+        _finish(child, State.FAILED, error=message)
+        return f"Argo CD auto-sync could not be turned off first, so nothing was changed: {message}"
+    _finish(child, State.SUCCEEDED, summary=summary, output=output)
+    return ""
+
+
+def _fresh_preview(job: Job) -> str:
+    """Fail the job on a 409 and request a fresh preview of the same change."""
+    now = timezone.now()
+    key = f"job{job.pk}-fresh"
+    with transaction.atomic():
+        fresh, created = Job.objects.get_or_create(
+            request_key=key,
+            defaults={
+                "incident": job.incident,
+                "target": job.target,
+                "runbook": job.runbook,
+                "kind": job.kind,
+                "params": job.params,
+                "state": State.PREVIEW,
+                "parent": job,
+                "requested_by": job.requested_by,
+                "deadline_at": now + preview_timeout(),
+            },
+        )
+        done = Job.objects.filter(pk=job.pk, state=State.RUNNING, attempts=job.attempts).update(
+            state=State.FAILED,
+            finished_at=now,
+            error="The target changed since the preview; review the new preview.",
+            output={"fresh_preview_job_id": fresh.pk},
+        )
+        if not done:
+            transaction.set_rollback(True)
+            return "outcome not recorded: another attempt took over"
+        job.refresh_from_db()
+        _record_finished(job)
+        if created:
+            _record(
+                fresh,
+                TimelineEvent.Kind.JOB_REQUESTED,
+                actor=None,
+                source=Source.SYSTEM,
+                message=f"A fresh preview of: {kinds.describe(fresh)}, because the target "
+                f"changed since job #{job.pk}'s preview.",
+            )
+            _wake_after_commit(fresh)
+    return f"conflict: fresh preview #{fresh.pk}"
