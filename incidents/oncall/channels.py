@@ -14,10 +14,9 @@ from portal.integrations import page_delivery as delivery
 
 from .models import ContactMethod, Page
 
-
-class DeliveryRefused(delivery.DeliveryError):
-    """The channel refused the page for good (an unknown member, a revoked token): no retry."""
-
+# The channel refused the page for good (an unknown member, a revoked token, a webhook address
+# that may not be called): no retry. Page delivery raises it too, so it is defined there.
+DeliveryRefused = delivery.DeliveryRefused
 
 Send = Callable[[Page, delivery.Message], str]
 

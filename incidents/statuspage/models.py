@@ -355,7 +355,10 @@ class Delivery(models.Model):
 
 
 class WebhookAllowedNetwork(models.Model):
-    """A private network or host an admin allows webhook subscribers to target."""
+    """A private network or host an admin allows outbound webhooks to target.
+
+    Status page subscribers and the webhook contact methods of on-call pages alike.
+    """
 
     network = models.CharField(
         max_length=100, unique=True, help_text="A CIDR (10.1.0.0/16) or an exact host name."

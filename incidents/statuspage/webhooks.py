@@ -2,7 +2,8 @@
 
 The HTTP side (address checks, pinned connections, Standard Webhooks signatures) is the adapter
 in portal.integrations.webhooks; this module adds what the status page knows: the admin's
-allow-list, the Statuspage webhook shape, and a stable message id per delivery.
+allow-list, the Statuspage webhook shape, and a stable message id per delivery. The allow-list
+is registered with the adapter, so on-call's page webhooks are allowed the same targets.
 """
 
 import json
@@ -22,6 +23,7 @@ TIMESTAMP_HEADER = "webhook-timestamp"
 SIGNATURE_HEADER = "webhook-signature"
 
 
+@adapter.allow_list_register
 def allowed_networks() -> list[str]:
     """Return the allow-list: networks and host names webhooks may target although not public."""
     return list(WebhookAllowedNetwork.objects.values_list("network", flat=True))
@@ -53,7 +55,6 @@ def webhook_send(*, url: str, secret: str, message_id: str, body: str) -> None:
 
     Raises the adapter's WebhookRefused or WebhookDeliveryError.
     """
-    target = adapter.target_check(url, allowed=allowed_networks())
     payload = body.encode()
     timestamp = int(time.time())
     headers = {
@@ -63,4 +64,4 @@ def webhook_send(*, url: str, secret: str, message_id: str, body: str) -> None:
             secret=secret, message_id=message_id, timestamp=timestamp, body=payload
         ),
     }
-    adapter.post(target=target, body=payload, headers=headers)
+    adapter.send(url, body=payload, headers=headers, allowed=allowed_networks())

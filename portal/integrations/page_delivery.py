@@ -4,18 +4,22 @@ A webhook request carries `X-Firebreak-Timestamp` (Unix seconds) and
 `X-Firebreak-Signature: sha256=<hex>`, the HMAC-SHA256 of `<timestamp>.<body>` under the contact
 method's secret, so a gateway can reject forged and replayed requests; `X-Firebreak-Delivery` is
 the same on every resend of one page, so a gateway can drop a duplicate.
+
+Webhooks go out through portal.integrations.webhooks, like the status page's: a gateway on a
+loopback, private or link-local address is refused unless the admin's webhook allow-list names
+it (checked again at every send), the connection goes to the address that was checked, and
+redirects are not followed. A refused address fails the page for good (`DeliveryRefused`).
 """
 
-import hashlib
-import hmac
 import json
 import time
 from dataclasses import dataclass
 from typing import Any
 
-import requests
 from django.conf import settings
 from django.core.mail import EmailMessage
+
+from . import webhooks
 
 SIGNATURE_HEADER = "X-Firebreak-Signature"
 TIMESTAMP_HEADER = "X-Firebreak-Timestamp"
@@ -26,6 +30,10 @@ WEBHOOK_TIMEOUT_SECONDS = 10.0
 
 class DeliveryError(Exception):
     """The message was not accepted; sending it again later may work."""
+
+
+class DeliveryRefused(DeliveryError):
+    """The message may never be sent as addressed (a refused webhook address): no retry."""
 
 
 @dataclass(frozen=True)
@@ -58,14 +66,11 @@ def send_email(*, address: str, message: Message, delivery_id: str) -> str:
     return str(email.message()["Message-ID"])
 
 
-def webhook_signature(*, secret: str, timestamp: str, body: bytes) -> str:
-    """Return the signature header value of a webhook body sent at `timestamp`."""
-    digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
-    return "sha256=" + digest.hexdigest()
-
-
 def send_webhook(*, url: str, secret: str, message: Message, delivery_id: str) -> str:
-    """POST the message as signed JSON; return the gateway's message id (or the delivery id)."""
+    """POST the message as signed JSON; return the gateway's message id (or the delivery id).
+
+    Raises DeliveryRefused when the address may not be called, else DeliveryError.
+    """
     body = json.dumps(
         {
             "delivery_id": delivery_id,
@@ -81,19 +86,32 @@ def send_webhook(*, url: str, secret: str, message: Message, delivery_id: str) -
         "Content-Type": "application/json",
         "User-Agent": "Firebreak",
         TIMESTAMP_HEADER: timestamp,
-        SIGNATURE_HEADER: webhook_signature(secret=secret, timestamp=timestamp, body=body),
+        SIGNATURE_HEADER: webhooks.firebreak_signature(
+            secret=secret, timestamp=timestamp, body=body
+        ),
         DELIVERY_HEADER: delivery_id,
     }
     try:
-        response = requests.post(
-            url, data=body, headers=headers, timeout=WEBHOOK_TIMEOUT_SECONDS, allow_redirects=False
+        answer = webhooks.send(
+            url,
+            body=body,
+            headers=headers,
+            allowed=webhooks.allow_list(),
+            timeout=WEBHOOK_TIMEOUT_SECONDS,
         )
-    except requests.RequestException as exc:
-        raise DeliveryError(f"gateway unreachable: {type(exc).__name__}") from exc
-    if not 200 <= response.status_code < 300:
-        raise DeliveryError(f"gateway answered HTTP {response.status_code}")
+    except webhooks.WebhookUnresolvable as exc:
+        raise DeliveryError(f"gateway unreachable: {exc}") from exc
+    except webhooks.WebhookRefused as exc:
+        raise DeliveryRefused(
+            f"webhook address refused: {exc} An admin can allow it under "
+            "Status page > Webhook allowed networks."
+        ) from exc
+    except webhooks.WebhookDeliveryError as exc:
+        if exc.status is not None:
+            raise DeliveryError(f"gateway answered HTTP {exc.status}") from exc
+        raise DeliveryError(f"gateway unreachable: {exc}") from exc
     try:
-        reply = response.json()
+        reply = json.loads(answer.body)
     except ValueError:
         reply = None
     if isinstance(reply, dict):

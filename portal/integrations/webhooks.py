@@ -1,16 +1,23 @@
-"""Outbound webhooks to addresses that strangers give us: checked, pinned and signed.
+"""Every outbound webhook the portal sends: checked, pinned and signed.
 
-Anyone may register a webhook URL on the public status page, so a URL must not turn the server
+Status page subscribers and the webhook contact methods of on-call pages both go through here.
+Anyone may register a webhook URL on the public status page, and a URL must not turn the server
 into a proxy into its own network (server-side request forgery). `target_check` resolves the host
 and refuses loopback, private, link-local, reserved, multicast and unspecified addresses (IPv4
 and IPv6, including IPv4 addresses embedded in IPv6 ones) unless an allow-list entry names the
 network or the host. `post` connects to exactly the addresses that were checked — never resolving
 the name again, so a DNS answer that changes between check and connect (rebinding) cannot
-redirect it — and never follows redirects.
+redirect it — and never follows redirects. `send` does both, so every send checks the URL again.
 
-Signing follows Standard Webhooks (standardwebhooks.com): `webhook-id`, `webhook-timestamp`,
-`webhook-signature: v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">`, with a secret
-`whsec_<base64 key>`.
+The allow-list is the admin's (the status page stores it); the app that stores it registers it
+with `allow_list_register`, and `allow_list()` reads it for the senders that do not keep one.
+
+Two signing schemes, one per kind of receiver:
+- status page subscribers: Standard Webhooks (standardwebhooks.com), `webhook-id`,
+  `webhook-timestamp`, `webhook-signature: v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">`,
+  with a secret `whsec_<base64 key>` (`sign`);
+- paging gateways: `X-Firebreak-Timestamp` and `X-Firebreak-Signature: sha256=<hex HMAC-SHA256
+  of "{timestamp}.{body}">` under the contact method's secret (`firebreak_signature`).
 """
 
 import base64
@@ -19,7 +26,7 @@ import hmac
 import ipaddress
 import secrets
 import socket
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -34,6 +41,8 @@ SECRET_PREFIX = "whsec_"  # noqa: S105 - the format's prefix, not a secret
 # Seconds to wait for a receiver to accept the connection, then for each read of its answer.
 CONNECT_TIMEOUT_SECONDS = 5.0
 READ_TIMEOUT_SECONDS = 10.0
+# What `send` keeps of a receiver's answer (a gateway's message id is in the first bytes).
+REPLY_MAX_BYTES = 64 * 1024
 # IPv6 prefixes that carry an IPv4 address in their last 32 bits and reach it through a
 # translator: 64:ff9b::7f00:1 can mean 127.0.0.1.
 _NAT64_PREFIXES = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
@@ -43,8 +52,42 @@ class WebhookRefused(Exception):
     """The URL may not be called: bad scheme, unknown host or a non-public address."""
 
 
+class WebhookUnresolvable(WebhookRefused):
+    """The URL's host could not be resolved (no such name, or DNS is down right now)."""
+
+
 class WebhookDeliveryError(Exception):
-    """The receiver did not accept the request; sending it again later may work."""
+    """The receiver did not accept the request; sending it again later may work.
+
+    `status` is the HTTP status it answered, or None when no answer came.
+    """
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A receiver's 2xx answer: its status and the first REPLY_MAX_BYTES of its body."""
+
+    status: int
+    body: bytes
+
+
+AllowList = Callable[[], Iterable[str]]
+_allow_lists: dict[str, AllowList] = {}
+
+
+def allow_list_register(provider: AllowList) -> AllowList:
+    """Register (or replace) a function returning allow-list entries (see `target_check`)."""
+    _allow_lists[f"{provider.__module__}.{provider.__qualname__}"] = provider
+    return provider
+
+
+def allow_list() -> list[str]:
+    """Return the entries of every registered allow-list: none, unless an app registered one."""
+    return [entry for provider in _allow_lists.values() for entry in provider()]
 
 
 @dataclass(frozen=True)
@@ -76,6 +119,12 @@ def sign(*, secret: str, message_id: str, timestamp: int, body: bytes) -> str:
     signed = f"{message_id}.{timestamp}.".encode() + body
     digest = hmac.new(key, signed, hashlib.sha256).digest()
     return "v1," + base64.b64encode(digest).decode()
+
+
+def firebreak_signature(*, secret: str, timestamp: str, body: bytes) -> str:
+    """Return the `X-Firebreak-Signature` value of a paging gateway's body sent at `timestamp`."""
+    digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
+    return "sha256=" + digest.hexdigest()
 
 
 def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
@@ -144,7 +193,7 @@ def _resolve(host: str, port: int) -> list[str]:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
-        raise WebhookRefused(f"The host {host} could not be found.") from exc
+        raise WebhookUnresolvable(f"The host {host} could not be found.") from exc
     addresses: list[str] = []
     for _family, _type, _proto, _name, sockaddr in infos:
         # IPv6 link-local answers carry a zone ("fe80::1%eth0"); the address is what counts.
@@ -152,7 +201,7 @@ def _resolve(host: str, port: int) -> list[str]:
         if address not in addresses:
             addresses.append(address)
     if not addresses:
-        raise WebhookRefused(f"The host {host} could not be found.")
+        raise WebhookUnresolvable(f"The host {host} could not be found.")
     return addresses
 
 
@@ -201,13 +250,47 @@ def target_check(url: str, *, allowed: Iterable[str] = ()) -> Target:
     )
 
 
+def send(
+    url: str,
+    *,
+    body: bytes,
+    headers: Mapping[str, str],
+    allowed: Iterable[str],
+    timeout: float | None = None,
+) -> Reply:
+    """Check the URL (again: its DNS may have changed), then POST the body to what was checked.
+
+    Raises WebhookRefused (WebhookUnresolvable when the host was not found) before anything is
+    sent, or WebhookDeliveryError; `timeout` (seconds to connect, then for each read) replaces
+    the default ones.
+    """
+    target = target_check(url, allowed=allowed)
+    return _post(
+        target=target, body=body, headers=headers, timeout=timeout, reply_limit=REPLY_MAX_BYTES
+    )
+
+
 def post(*, target: Target, body: bytes, headers: Mapping[str, str]) -> int:
     """POST the body to the checked target's addresses in turn; return the 2xx status.
 
     Only a refused connection moves on to the next address: once a request has been sent, its
     answer is the outcome. Redirects are not followed; anything but 2xx raises.
     """
-    timeout = urllib3.Timeout(connect=CONNECT_TIMEOUT_SECONDS, read=READ_TIMEOUT_SECONDS)
+    return _post(target=target, body=body, headers=headers, timeout=None, reply_limit=0).status
+
+
+def _post(
+    *,
+    target: Target,
+    body: bytes,
+    headers: Mapping[str, str],
+    timeout: float | None,
+    reply_limit: int,
+) -> Reply:
+    if timeout is None:
+        pool_timeout = urllib3.Timeout(connect=CONNECT_TIMEOUT_SECONDS, read=READ_TIMEOUT_SECONDS)
+    else:
+        pool_timeout = urllib3.Timeout(connect=timeout, read=timeout)
     request_headers = {
         "Host": target.host_header,
         "Content-Type": "application/json",
@@ -221,7 +304,7 @@ def post(*, target: Target, body: bytes, headers: Mapping[str, str]) -> int:
             pool = urllib3.HTTPSConnectionPool(
                 address,
                 target.port,
-                timeout=timeout,
+                timeout=pool_timeout,
                 retries=False,
                 maxsize=1,
                 cert_reqs="CERT_REQUIRED",
@@ -231,7 +314,7 @@ def post(*, target: Target, body: bytes, headers: Mapping[str, str]) -> int:
             )
         else:
             pool = urllib3.HTTPConnectionPool(
-                address, target.port, timeout=timeout, retries=False, maxsize=1
+                address, target.port, timeout=pool_timeout, retries=False, maxsize=1
             )
         try:
             response = pool.urlopen(
@@ -244,6 +327,7 @@ def post(*, target: Target, body: bytes, headers: Mapping[str, str]) -> int:
                 preload_content=False,
             )
             status = response.status
+            reply = response.read(reply_limit) if reply_limit and 200 <= status < 300 else b""
             response.close()
         except (NewConnectionError, ConnectTimeoutError) as exc:
             last_error = f"could not connect to {address}: {_reason(exc)}"
@@ -253,10 +337,12 @@ def post(*, target: Target, body: bytes, headers: Mapping[str, str]) -> int:
         finally:
             pool.close()
         if 200 <= status < 300:
-            return status
+            return Reply(status=status, body=reply)
         if 300 <= status < 400:
-            raise WebhookDeliveryError(f"answered HTTP {status}; redirects are not followed")
-        raise WebhookDeliveryError(f"answered HTTP {status}")
+            raise WebhookDeliveryError(
+                f"answered HTTP {status}; redirects are not followed", status=status
+            )
+        raise WebhookDeliveryError(f"answered HTTP {status}", status=status)
     raise WebhookDeliveryError(last_error)
 
 

@@ -70,6 +70,14 @@ def freeze(monkeypatch):
 
 
 @pytest.fixture
+def allow_gateway(db):
+    """Let page webhooks reach 127.0.0.1, where the tests' fake gateway listens."""
+    from incidents.statuspage.models import WebhookAllowedNetwork
+
+    return WebhookAllowedNetwork.objects.create(network="127.0.0.1/32", note="tests")
+
+
+@pytest.fixture
 def people(db):
     """The on-call engineer, the team's engineering manager and its VP."""
     from types import SimpleNamespace

@@ -276,7 +276,7 @@ def test_resolve_cancels_and_reopen_engages_again(paging_team, people, alice, cl
 
 
 def test_a_person_without_contact_methods_is_emailed_and_webhooks_are_signed(
-    paging_team, people, clock
+    paging_team, people, clock, allow_gateway
 ):
     with running_gateway(secret="s3cret") as gateway:
         ContactMethod.objects.create(
@@ -302,7 +302,7 @@ def test_a_person_without_contact_methods_is_emailed_and_webhooks_are_signed(
 
 @pytest.mark.parametrize("failure", [500, "hang"])
 def test_a_failing_gateway_is_retried_and_the_page_recorded_once(
-    paging_team, people, clock, monkeypatch, failure
+    paging_team, people, clock, monkeypatch, failure, allow_gateway
 ):
     monkeypatch.setattr(delivery, "WEBHOOK_TIMEOUT_SECONDS", 0.3)
     with running_gateway(secret="s3cret") as gateway:
@@ -328,7 +328,7 @@ def test_a_failing_gateway_is_retried_and_the_page_recorded_once(
     assert {r.headers["x-firebreak-delivery"] for r in gateway.received} == {page.delivery_id}
 
 
-def test_a_page_that_keeps_failing_is_marked_failed(paging_team, people, clock):
+def test_a_page_that_keeps_failing_is_marked_failed(paging_team, people, clock, allow_gateway):
     with running_gateway(secret="s3cret") as gateway:
         gateway.script = [500] * 10
         ContactMethod.objects.create(
@@ -342,6 +342,63 @@ def test_a_page_that_keeps_failing_is_marked_failed(paging_team, people, clock):
     page = Page.objects.get(incident=incident, recipient=people.oncall, kind="escalation")
     assert (page.state, page.attempts) == ("failed", 5)
     assert len([r for r in gateway.received if r.body["kind"] == "escalation"]) == 5
+
+
+def test_a_webhook_to_a_private_address_fails_the_page_at_once_without_a_request(
+    paging_team, people, clock
+):
+    with running_gateway(secret="s3cret") as gateway:
+        ContactMethod.objects.create(
+            user=people.oncall, kind="webhook", address=gateway.url, secret="s3cret"
+        )
+        incident = factories.triggered("P2", team=paging_team)
+        incident_engage(incident_id=incident.pk)
+        clock.sweep()
+        clock.advance(timedelta(minutes=5))
+        clock.sweep()
+
+    page = Page.objects.get(incident=incident, recipient=people.oncall, kind="escalation")
+    assert (page.state, page.attempts) == ("failed", 1)
+    assert page.last_error.startswith("webhook address refused: 127.0.0.1 is a loopback")
+    assert "Webhook allowed networks" in page.last_error
+    assert gateway.received == []
+
+
+def test_the_webhook_address_is_checked_again_at_every_attempt(
+    paging_team, people, clock, allow_gateway
+):
+    with running_gateway(secret="s3cret") as gateway:
+        gateway.script = [500]
+        ContactMethod.objects.create(
+            user=people.oncall, kind="webhook", address=gateway.url, secret="s3cret"
+        )
+        incident = factories.triggered("P2", team=paging_team)
+        incident_engage(incident_id=incident.pk)
+        clock.sweep()
+        allow_gateway.delete()  # the admin takes the gateway's network off the allow-list
+        clock.advance(timedelta(seconds=16))
+        clock.sweep()
+
+    page = Page.objects.get(incident=incident, recipient=people.oncall, kind="escalation")
+    assert (page.state, page.attempts) == ("failed", 2)
+    assert page.last_error.startswith("webhook address refused")
+    assert len(gateway.received) == 1
+
+
+def test_a_gateway_that_redirects_is_not_followed(paging_team, people, clock, allow_gateway):
+    with running_gateway(secret="s3cret") as gateway:
+        gateway.script = [302]
+        ContactMethod.objects.create(
+            user=people.oncall, kind="webhook", address=gateway.url, secret="s3cret"
+        )
+        incident = factories.triggered("P2", team=paging_team)
+        incident_engage(incident_id=incident.pk)
+        clock.sweep()
+
+    page = Page.objects.get(incident=incident, recipient=people.oncall, kind="escalation")
+    assert (page.state, page.attempts) == ("pending", 1)
+    assert page.last_error == "gateway answered HTTP 302"
+    assert len(gateway.received) == 1
 
 
 def test_the_ic_pages_more_people(paging_team, people, alice, bob, carol, clock):

@@ -14,6 +14,7 @@ from incidents.oncall import paging
 from incidents.oncall.models import ContactMethod, Page
 from incidents.oncall.paging import incident_engage, incident_escalation_cancel
 from incidents.services import incident_acknowledge, lifecycle
+from incidents.statuspage.models import WebhookAllowedNetwork
 from portal import timers
 from portal.models import Timer
 from portal.tasks import timers_sweep_task
@@ -108,6 +109,7 @@ def test_a_step_claimed_by_a_killed_worker_is_paged_once_after_the_lease(
     include = ("tests.incidents.oncall.paging_worker_hooks",)
     marker = tmp_path / "claimed"
 
+    WebhookAllowedNetwork.objects.create(network="127.0.0.1/32", note="the fake gateway")
     with running_gateway(secret="s3cret") as gateway:
         ContactMethod.objects.create(
             user=people.oncall, kind="webhook", address=gateway.url, secret="s3cret"
