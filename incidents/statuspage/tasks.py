@@ -2,7 +2,7 @@
 
 from portal.celery import firebreak_task
 
-from .subscriptions import (
+from .subscriptions.delivery import (
     delivery_attempt,
     delivery_send,
     subscribers_notify,
