@@ -4,9 +4,12 @@ Prints numbers and ratios; asserts nothing. The hot paths use a throwaway SQLite
 temporary folder, eager tasks and a local-memory cache, so they need no services and leave nothing
 behind. Then bench/detection.py, in its own process, measures alert ingestion through gunicorn
 and escalation timers fired by a real Celery worker, on PostgreSQL and Redis (each section is
-skipped with a message when what it needs is not running). Then bench/statuspage.py measures the
-public status page and its JSON from the cache through gunicorn, on the same services, and last
-bench/health.py the on-call health dashboard over 100,000 incidents and a million alert episodes.
+skipped with a message when what it needs is not running). Then bench/first_page.py measures how
+long an alert takes to page someone, through gunicorn, a Celery worker and beat on a Redis server
+of its own, calm and with the broker unreachable from the web. Then bench/statuspage.py measures
+the public status page and its JSON from the cache through gunicorn, on the same services, and
+last bench/health.py the on-call health dashboard over 100,000 incidents and a million alert
+episodes.
 
     make bench                       # or: .venv/bin/python bench/run.py [--incidents 200]
     .venv/bin/python bench/run.py --skip-detection          # the hot paths only
@@ -139,7 +142,10 @@ def main() -> int:
     parser.add_argument(
         "--skip-detection",
         action="store_true",
-        help="skip alert ingestion, timers and the status page (everything on PostgreSQL)",
+        help="skip everything on PostgreSQL: detection, first page, status page, health",
+    )
+    parser.add_argument(
+        "--skip-first-page", action="store_true", help="skip the alert-to-first-page latency"
     )
     parser.add_argument(
         "--skip-statuspage", action="store_true", help="skip the status page benchmark"
@@ -211,7 +217,11 @@ def main() -> int:
     )
     returncodes = [detection.returncode]
     # The same options for each: it takes the connection and server ones and ignores the others.
-    for skip, script in ((args.skip_statuspage, "statuspage.py"), (args.skip_health, "health.py")):
+    for skip, script in (
+        (args.skip_first_page, "first_page.py"),
+        (args.skip_statuspage, "statuspage.py"),
+        (args.skip_health, "health.py"),
+    ):
         if skip:
             continue
         sys.stdout.flush()
