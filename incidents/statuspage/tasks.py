@@ -5,14 +5,7 @@ from portal.celery import firebreak_task
 from .subscriptions.delivery import (
     delivery_attempt,
     delivery_send,
-    subscribers_notify,
 )
-
-
-@firebreak_task()
-def subscribers_notify_task(event_key: str) -> int:
-    """Create and send the deliveries of a public change to its subscribers (safe to run twice)."""
-    return subscribers_notify(event_key=event_key)
 
 
 @firebreak_task()

@@ -16,7 +16,7 @@ from portal.errors import InvalidInputError
 from portal.integrations import argocd, gitmanifests, helm
 from portal.integrations import kubernetes as k8s
 
-from ..models import READ_ONLY_KINDS, Cluster, Job, JobKind, KubernetesTarget
+from ..models import Cluster, Job, JobKind, KubernetesTarget
 
 K = JobKind
 
@@ -546,11 +546,6 @@ def helm_history(target: KubernetesTarget, *, timeout: float = 60.0) -> list[hel
 
 def _argo_token(target: KubernetesTarget) -> str:
     return argocd.argo_token(env_name=target.argo_token_env, file_path=target.argo_token_file)
-
-
-def is_read_only(kind: str) -> bool:
-    """Return whether the kind only reads the cluster."""
-    return kind in READ_ONLY_KINDS
 
 
 def parse_time(value: str | None) -> datetime | None:

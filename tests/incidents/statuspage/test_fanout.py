@@ -20,7 +20,7 @@ def notify(django_capture_on_commit_callbacks):
 
     def run(event_key: str) -> int:
         with django_capture_on_commit_callbacks(execute=True):
-            return tasks.subscribers_notify_task.delay(event_key).get()
+            return subscriptions.subscribers_notify(event_key=event_key)
 
     return run
 
