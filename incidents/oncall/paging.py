@@ -17,7 +17,6 @@ from collections.abc import Sequence
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.mail import send_mail
 from django.db import transaction
@@ -28,9 +27,12 @@ from incidents.policies import Action, can, require
 from incidents.services import timeline_record
 from portal import events
 from portal.auth import AnyUser
+from portal.backoff import backoff_delay
 from portal.errors import ApplicationError, InvalidInputError, PermissionDeniedError
 from portal.integrations import page_delivery as delivery
+from portal.links import absolute_url
 from portal.models import Timer
+from portal.people import display_name
 from portal.timers import timer_cancel, timer_handler, timer_schedule
 
 from .acks import ack_url
@@ -149,7 +151,7 @@ def _email_ticket(incident: Incident, due: datetime) -> None:
     if team is None or not team.email:
         logger.info("%s: no team address for the ticket", incident.reference)
         return
-    link = f"{settings.FIREBREAK_BASE_URL.rstrip('/')}/incidents/{incident.pk}/"
+    link = absolute_url(f"/incidents/{incident.pk}/")
     local_due = due.astimezone(ZoneInfo(team.time_zone))
     send_mail(
         subject=f"[{incident.severity.code}] {incident.reference} ticket: {incident.title}",
@@ -320,7 +322,7 @@ def page_more(
             requested_by=actor,
             schedules={user.pk: schedule_id for user, schedule_id in found},
         )
-        names = ", ".join(user.get_full_name() or user.get_username() for user in users)
+        names = ", ".join(display_name(user) for user in users)
         timeline_record(
             incident=incident,
             kind=TimelineEvent.Kind.NOTE,
@@ -377,7 +379,7 @@ def fire_escalation_step(timer: Timer) -> str:
 def page_message(page: Page) -> delivery.Message:
     """Return what a page says: the incident, why this person hears of it, and the ack link."""
     incident = page.incident
-    link = f"{settings.FIREBREAK_BASE_URL.rstrip('/')}/incidents/{incident.pk}/"
+    link = absolute_url(f"/incidents/{incident.pk}/")
     ack = ack_url(page)
     verb = "FYI" if page.kind == Page.Kind.NOTIFY else "PAGE"
     subject = f"[{incident.severity.code}] {verb} {incident.reference}: {incident.title}"
@@ -434,7 +436,7 @@ def deliver_page(timer: Timer) -> str:
             logger.error("%s: page %s failed for good: %s", incident.reference, page.pk, exc)
             return f"failed for good: {exc}"
         page.save(update_fields=["attempts", "last_error"])
-        retry_at = timezone.now() + RETRY_BASE * 2 ** (page.attempts - 1)
+        retry_at = timezone.now() + backoff_delay(page.attempts, base=RETRY_BASE)
         timer_schedule(
             kind=DELIVER_KIND,
             key=f"inc-{incident.pk}:page-{page.pk}-try-{page.attempts + 1}",

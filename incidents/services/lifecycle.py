@@ -19,6 +19,7 @@ from django.utils import timezone
 from portal import events
 from portal.auth import AnyUser, is_responder
 from portal.errors import ApplicationError, InvalidInputError
+from portal.people import display_name
 
 from ..events import (
     IncidentAcknowledged,
@@ -208,7 +209,7 @@ def incident_declare(
             source=source,
             occurred_at=at,
             to_value=IncidentRole.COMMANDER,
-            message=f"{_name(commander)} is Incident Commander",
+            message=f"{display_name(commander)} is Incident Commander",
             data={"role": IncidentRole.COMMANDER, "user": commander.get_username()},
         )
         events.publish(
@@ -302,7 +303,7 @@ def incident_acknowledge(
             actor=actor,
             source=source,
             at=at,
-            message=f"Acknowledged by {_name(actor)}"
+            message=f"Acknowledged by {display_name(actor)}"
             if actor
             else "Acknowledged by the alert source",
         )
@@ -629,8 +630,3 @@ def _plain(value: object) -> str:
     if isinstance(value, list):
         return ", ".join(str(v) for v in value)
     return "" if value is None else str(value)
-
-
-def _name(user: AnyUser) -> str:
-    full = user.get_full_name() if hasattr(user, "get_full_name") else ""
-    return full or user.get_username()

@@ -3,10 +3,11 @@
 import logging
 from datetime import timedelta
 
-from django.conf import settings
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+
+from portal.links import absolute_url
 
 from ..models import IncidentStatus, TeamNotification, TimelineEvent
 
@@ -52,7 +53,7 @@ def incident_notify_team(*, event_id: int) -> TeamNotification | None:
             notification = TeamNotification.objects.create(
                 event=event, recipients=[team.email], sent_at=timezone.now()
             )
-            link = f"{settings.FIREBREAK_BASE_URL.rstrip('/')}/incidents/{incident.pk}/"
+            link = absolute_url(f"/incidents/{incident.pk}/")
             send_mail(
                 subject=f"[{incident.severity.code}] {incident.reference} "
                 f"{event.get_kind_display().lower()}: {incident.title}",

@@ -9,10 +9,11 @@ from django.utils import timezone
 
 from portal.auth import AnyUser, is_responder
 from portal.errors import ApplicationError, InvalidInputError
+from portal.people import display_name
 
 from ..models import Incident, IncidentRole, RoleAssignment, Source, TimelineEvent
 from ..policies import Action, can, forget_holders, require
-from .lifecycle import _lock, _name
+from .lifecycle import _lock
 from .timeline import timeline_record
 
 
@@ -58,7 +59,8 @@ def incident_role_assign(
     user = user or actor
     if not user.is_active or not is_responder(user):
         raise InvalidInputError(
-            f"{_name(user)} is not a responder and can't hold an incident role.", field="user"
+            f"{display_name(user)} is not a responder and can't hold an incident role.",
+            field="user",
         )
     with transaction.atomic():
         incident = _lock(incident)
@@ -76,7 +78,7 @@ def incident_role_assign(
                     else "ask them or the Incident Commander to hand it over"
                 )
                 raise RoleTaken(
-                    f"{_name(current.user)} is {role.label} of {incident.reference}; {ask}."
+                    f"{display_name(current.user)} is {role.label} of {incident.reference}; {ask}."
                 )
             require(actor, Action.ASSIGN_ROLE, incident)
         at = at or timezone.now()
@@ -88,9 +90,10 @@ def incident_role_assign(
         )
         forget_holders(incident)
         if current is not None:
-            message = f"{role.label} handed over from {_name(current.user)} to {_name(user)}"
+            before, after = display_name(current.user), display_name(user)
+            message = f"{role.label} handed over from {before} to {after}"
         else:
-            message = f"{_name(user)} is {role.label}"
+            message = f"{display_name(user)} is {role.label}"
         timeline_record(
             incident=incident,
             kind=TimelineEvent.Kind.ROLE_ASSIGNED,
@@ -139,9 +142,9 @@ def incident_role_release(
             source=source,
             occurred_at=at,
             from_value=role,
-            message=f"{_name(current.user)} {verb} {role.label}"
+            message=f"{display_name(current.user)} {verb} {role.label}"
             if verb == "was relieved as"
-            else f"{_name(current.user)} left the {role.label} role",
+            else f"{display_name(current.user)} left the {role.label} role",
             data={"role": role.value, "user": current.user.get_username()},
         )
     return incident

@@ -9,7 +9,6 @@ Publishing cancels it.
 import logging
 from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.core.mail import send_mail
 from django.urls import reverse
 from django.utils import timezone
@@ -17,7 +16,9 @@ from django.utils import timezone
 from incidents.models import Incident, IncidentRole, Severity, Source, TimelineEvent
 from incidents.selectors import incident_current_roles
 from incidents.services import timeline_record
+from portal.links import absolute_url
 from portal.models import Timer
+from portal.people import display_name
 from portal.timers import timer_cancel, timer_handler, timer_schedule
 
 from .models import PublicIncident
@@ -64,12 +65,7 @@ def initial_update_reminder_cancel(*, incident: Incident) -> int:
 
 def _publish_link(incident: Incident) -> str:
     path = reverse("incidents:public_update", kwargs={"pk": incident.pk})
-    return f"{settings.FIREBREAK_BASE_URL.rstrip('/')}{path}"
-
-
-def _name(user: object) -> str:
-    full = user.get_full_name()  # type: ignore[attr-defined]
-    return full or user.get_username()  # type: ignore[attr-defined]
+    return absolute_url(path)
 
 
 @timer_handler(INITIAL_UPDATE_KIND)
@@ -95,7 +91,7 @@ def fire_initial_update_due(timer: Timer) -> str:
         if role in roles
     ]
     addresses = sorted({person.email for person in people if person.email})
-    names = ", ".join(dict.fromkeys(_name(person) for person in people))
+    names = ", ".join(dict.fromkeys(display_name(person) for person in people))
     now = timezone.now()
     if addresses:
         link = _publish_link(incident)

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from portal.auth import AnyUser
 from portal.errors import InvalidInputError
+from portal.people import display_name
 
 from .. import policies
 from ..models import Postmortem
@@ -16,10 +17,6 @@ from .mail_outbox import meeting_invites_schedule
 from .postmortems import _lock, require_not_published
 
 __all__ = ["review_meeting_schedule"]
-
-
-def _name(user: User) -> str:
-    return user.get_full_name() or user.get_username()
 
 
 def review_meeting_schedule(
@@ -47,12 +44,13 @@ def review_meeting_schedule(
     for person in people:
         if not person.is_active or not policies.can_read_postmortems(person):
             raise InvalidInputError(
-                f"{_name(person)} can't sign in to read the postmortem; invite someone who can.",
+                f"{display_name(person)} can't sign in to read the postmortem; "
+                "invite someone who can.",
                 field="attendees",
             )
         if not person.email:
             raise InvalidInputError(
-                f"{_name(person)} has no email address for the invitation; add one first.",
+                f"{display_name(person)} has no email address for the invitation; add one first.",
                 field="attendees",
             )
     with transaction.atomic():

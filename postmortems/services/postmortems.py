@@ -17,6 +17,7 @@ from django.db import transaction
 from incidents.models import Incident, IncidentRole, RoleAssignment
 from portal.auth import AnyUser
 from portal.errors import ApplicationError, InvalidInputError
+from portal.people import display_name
 from portal.templatetags.portal_tags import duration
 
 from .. import policies
@@ -317,7 +318,7 @@ def postmortem_author_add(
     for person in people:
         if not person.is_active or not policies.can_create_postmortem(person, postmortem.incident):
             raise InvalidInputError(
-                f"{person.get_full_name() or person.get_username()} is not a responder or "
+                f"{display_name(person)} is not a responder or "
                 "manager, so can't write a postmortem.",
                 field="users",
             )

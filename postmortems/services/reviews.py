@@ -18,6 +18,7 @@ from django.utils import timezone
 from incidents.models import Source
 from portal.auth import AnyUser
 from portal.errors import ApplicationError, InvalidInputError, PermissionDeniedError
+from portal.people import display_name
 
 from .. import policies
 from ..models import Postmortem, Review
@@ -57,10 +58,6 @@ def approvals_required() -> int:
     return max(int(settings.FIREBREAK_POSTMORTEM_APPROVALS_REQUIRED), 1)
 
 
-def _name(user: User) -> str:
-    return user.get_full_name() or user.get_username()
-
-
 def postmortem_submit(
     *, postmortem: Postmortem, actor: AnyUser, reviewers: Iterable[User]
 ) -> Postmortem:
@@ -74,12 +71,12 @@ def postmortem_submit(
     for person in people:
         if not person.is_active or not policies.can_be_reviewer(person):
             raise InvalidInputError(
-                f"{_name(person)} can't sign in to read postmortems, so can't review one.",
+                f"{display_name(person)} can't sign in to read postmortems, so can't review one.",
                 field="reviewers",
             )
         if policies.is_author(person, postmortem):
             raise InvalidInputError(
-                f"{_name(person)} is an author; ask someone who didn't write it to review.",
+                f"{display_name(person)} is an author; ask someone who didn't write it to review.",
                 field="reviewers",
             )
     with transaction.atomic():
@@ -154,7 +151,7 @@ def publish_blocker(postmortem: Postmortem) -> str:
     reviews = list(postmortem.reviews.all())
     changes = [review for review in reviews if review.decision == D.CHANGES_REQUESTED]
     if changes:
-        names = ", ".join(_name(review.reviewer) for review in changes)
+        names = ", ".join(display_name(review.reviewer) for review in changes)
         return f"{names} asked for changes: make them and ask again, or wait for their approval."
     approvals = sum(1 for review in reviews if review.decision == D.APPROVED)
     needed = approvals_required()

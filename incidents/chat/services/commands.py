@@ -49,6 +49,7 @@ from portal.integrations.chat import (
     ModalSubmission,
     text,
 )
+from portal.people import display_name
 from portal.timers import timer_schedule
 
 from ..accounts import chat_account_user
@@ -213,10 +214,6 @@ def _channel_open_schedule(*, incident: Incident, requested_by: User) -> None:
     channel_open_schedule(incident=incident, requested_by=requested_by)
 
 
-def _name(user: User) -> str:
-    return user.get_full_name() or user.get_username()
-
-
 def _mapped(platform: ChatPlatform, member_id: str) -> User:
     user = chat_account_user(platform=platform, member_id=member_id)
     if user is None:
@@ -310,7 +307,7 @@ def _assign_role(
         incident=incident, actor=user, role=command.role, user=holder, source=Source.SLACK
     )
     label = IncidentRole(assignment.role).label
-    who = "You are" if holder.pk == user.pk else f"{_name(holder)} is"
+    who = "You are" if holder.pk == user.pk else f"{display_name(holder)} is"
     return Outcome(True, f"{who} {label} of {incident.reference}.")
 
 
@@ -335,7 +332,7 @@ def _page(platform: ChatPlatform, incident: Incident, command: PageMore, user: U
         source=Source.SLACK,
     )
     paged = {page.recipient_id for page in pages}
-    names = ", ".join(_name(person) for person in users if person.pk in paged)
+    names = ", ".join(display_name(person) for person in users if person.pk in paged)
     if not names:
         return Outcome(True, f"Those people were paged for {incident.reference} already.")
     return Outcome(True, f"Paged {names} for {incident.reference}.")
