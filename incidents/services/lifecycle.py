@@ -72,12 +72,18 @@ def transition_allowed(incident: Incident, to_status: str) -> bool:
 
 
 def _lock(incident: Incident) -> Incident:
-    """Re-read the incident under a row lock, so concurrent transitions queue up."""
-    return (
-        Incident.objects.select_for_update()
-        .select_related("severity", "peak_severity")
-        .get(pk=incident.pk)
-    )
+    """Re-read the incident under a row lock, so concurrent transitions queue up.
+
+    The lock query joins nothing: PostgreSQL re-checks a locked row's joins against the rows
+    it first read, so a join with the severity would find no row once a concurrent change of
+    severity committed, and locking the joined rows too would make transitions of different
+    incidents of one severity wait for each other. The severities are read after the lock.
+    """
+    locked = Incident.objects.select_for_update().get(pk=incident.pk)
+    severities = Severity.objects.in_bulk({locked.severity_id, locked.peak_severity_id})
+    locked.severity = severities[locked.severity_id]
+    locked.peak_severity = severities[locked.peak_severity_id]
+    return locked
 
 
 def _check_transition(incident: Incident, to_status: str) -> None:

@@ -175,9 +175,7 @@ def public_update_publish(
         )
     with transaction.atomic():
         # One publisher at a time per incident: the first publish creates the public incident.
-        incident = (
-            Incident.objects.select_for_update().select_related("severity").get(pk=incident.pk)
-        )
+        incident = Incident.objects.select_for_update().get(pk=incident.pk)
         now = timezone.now()
         public = PublicIncident.objects.select_for_update().filter(incident=incident).first()
         if public is None:
