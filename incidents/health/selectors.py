@@ -4,16 +4,18 @@ Every figure, drill-down list and CSV export starts from these querysets, so a n
 rows it links to agree. Each is bounded by the window on an indexed column (incidents by
 `detected_at`, alert episodes by `first_seen_at`, pages by `created_at`).
 
-Filters: the team is the incident's team (alert episodes: their service's team); the service is
-one of the incident's services (alert episodes: their service); the severity is the incident's
-peak severity (alert episodes: their own severity; pages: their incident's peak severity).
+Filters: the team is the incident's team (alert episodes: their service's team; an episode
+without a service, their incident's team); the service is one of the incident's services (alert
+episodes: their service; without one, one of their incident's services); the severity is the
+incident's peak severity (alert episodes: their own severity; pages: their incident's peak
+severity).
 """
 
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from incidents.alerting.models import Alert
 from incidents.models import Incident
@@ -51,10 +53,18 @@ def health_incidents(*, window: Window) -> QuerySet[Incident]:
 def health_alerts(*, window: Window) -> QuerySet[Alert]:
     """Return the alert episodes first seen in the window that match its filters."""
     qs = Alert.objects.filter(first_seen_at__gte=window.start, first_seen_at__lt=window.end)
+    # An episode that joined an incident without a routing rule naming its service (one that
+    # joined its group's open incident) belongs to the incident's team and services.
+    unrouted = Q(service__isnull=True, incident__isnull=False)
     if window.team_id is not None:
-        qs = qs.filter(service__team_id=window.team_id)
+        qs = qs.filter(
+            Q(service__team_id=window.team_id) | (unrouted & Q(incident__team_id=window.team_id))
+        )
     if window.service_id is not None:
-        qs = qs.filter(service_id=window.service_id)
+        of_incident = Incident.services.through.objects.filter(
+            incident_id=OuterRef("incident_id"), service_id=window.service_id
+        )
+        qs = qs.filter(Q(service_id=window.service_id) | (unrouted & Exists(of_incident)))
     if window.severity_code:
         qs = qs.filter(severity__code=window.severity_code)
     return qs

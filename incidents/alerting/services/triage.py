@@ -5,6 +5,7 @@ ingestion does (the helpers shared with it live in .ingest).
 """
 
 from django.db import transaction
+from django.db.models import Case, When
 from django.utils import timezone
 
 from incidents.models import Incident, Service, Severity, Source
@@ -65,6 +66,8 @@ def alert_open_incident(
             impact_started_at=alert.starts_at,
         )
         _attach(members, incident)
+        if chosen_service is not None:
+            _give_service(members, chosen_service)
         if alert.is_firing:
             alert.group.incident = incident
             alert.group.save(update_fields=["incident"])
@@ -93,6 +96,10 @@ def alert_attach(
                 "attach alerts to an open incident, or open a new one."
             )
         _attach([alert], incident)
+        if alert.service_id is None:
+            service = incident_service(incident)
+            if service is not None:
+                _give_service([alert], service)
         group = alert.group
         if _open_incident(group) is None:
             group.incident = incident
@@ -106,6 +113,29 @@ def alert_attach(
             source=source,
         )
     return alert
+
+
+def incident_service(incident: Incident) -> Service | None:
+    """Return the service an alert joining the incident is about, when it names none itself.
+
+    The service the incident's team comes from (the first one it was opened or declared with,
+    as incident_trigger reads it), else its first service; None without services.
+    """
+    first = (
+        Incident.services.through.objects.filter(incident_id=incident.pk)
+        .select_related("service")
+        .order_by(Case(When(service__team_id=incident.team_id, then=0), default=1), "pk")
+        .first()
+    )
+    return first.service if first is not None else None
+
+
+def _give_service(alerts: list[Alert], service: Service) -> None:
+    """Route the alerts without a service to `service`: the health figures filter alerts by it."""
+    unrouted = [alert for alert in alerts if alert.service_id is None]
+    Alert.objects.filter(pk__in=[alert.pk for alert in unrouted]).update(service=service)
+    for alert in unrouted:
+        alert.service = service
 
 
 ACTIONABLE_WORDS = {True: "actionable", False: "not actionable (a false positive)", None: "unset"}
