@@ -1,7 +1,8 @@
 """The back-office for the chat: who is who in Slack (editable), and what the chat did (read-only).
 
-Channels, posts, commands and events change only through the chat services; the admin shows
-them so a failed post (`last_error`) or a channel that could not be opened can be seen.
+Channels, posts, commands, form submissions and events change only through the chat services;
+the admin shows them so a failed post (`last_error`) or a channel that could not be opened can
+be seen.
 """
 
 from typing import Any
@@ -12,7 +13,14 @@ from django.http import HttpRequest
 
 from incidents.admin import ReadOnlyAdminMixin, StaffAdminMixin
 
-from .models import ChatAccount, ChatCommand, ChatEvent, ChatPost, IncidentChannel
+from .models import (
+    ChatAccount,
+    ChatCommand,
+    ChatEvent,
+    ChatFormSubmission,
+    ChatPost,
+    IncidentChannel,
+)
 
 
 class ChatAccountForm(forms.ModelForm):
@@ -75,4 +83,13 @@ class ChatEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("event_id", "kind", "platform", "received_at")
     list_filter = ("platform", "kind")
     search_fields = ("event_id",)
+    date_hierarchy = "received_at"
+
+
+@admin.register(ChatFormSubmission)
+class ChatFormSubmissionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("callback", "view_id", "member_id", "incident", "status_update", "received_at")
+    list_filter = ("platform", "callback")
+    search_fields = ("view_id", "member_id")
+    list_select_related = ("incident", "status_update")
     date_hierarchy = "received_at"

@@ -2,9 +2,11 @@
 
 Each view reads a bounded raw body, verifies Slack's signature on it (401 and nothing stored
 otherwise), parses it, records what must happen and answers within Slack's 3 seconds; the work
-runs in Celery. Only two things happen inside the request: opening the update form (its trigger
-expires in 3 seconds) and posting a submitted update (a quick database write whose field errors
-must go back in the answer). Without Slack configured, these addresses do not exist (404).
+runs in Celery. Only three things happen inside the request: refusing a command from a member
+the portal does not know (or a declaration from one who may not declare), opening the update
+form (its trigger expires in 3 seconds) and posting a submitted update (a quick database write
+whose field errors must go back in the answer). Without Slack configured, these addresses do not
+exist (404).
 """
 
 import logging
@@ -32,12 +34,14 @@ from portal.webhook_bodies import MAX_BODY_BYTES, BodyTooLarge, read_bounded_bod
 from .commands import COMMAND, CommandError, Help, PostUpdate, command_parse
 from .messages import incident_url
 from .modals import STATUS_UPDATE_CALLBACK, status_update_modal
+from .models import ChatFormSubmission
 from .platform import chat_platform
 from .services.commands import (
     BUTTON_ACTIONS,
     NOT_AN_INCIDENT_CHANNEL,
     UPDATE_BUTTON,
     chat_command_receive,
+    chat_command_refusal,
     chat_status_update_submit,
     chat_update_form_refusal,
     command_kind,
@@ -48,6 +52,9 @@ from .services.commands import (
 from .services.events import chat_event_receive
 
 logger = logging.getLogger(__name__)
+
+VIEW_ID_MAX = ChatFormSubmission._meta.get_field("view_id").max_length or 60
+VIEW_HASH_MAX = ChatFormSubmission._meta.get_field("view_hash").max_length or 120
 
 
 def _verified_body(request: HttpRequest) -> tuple[ChatPlatform, bytes] | HttpResponse:
@@ -129,6 +136,9 @@ def slack_command(request: HttpRequest) -> HttpResponse:
         assert incident is not None
         error = _open_update_form(platform, slash.trigger_id, slash.member_id, incident)
         return _ephemeral(error) if error else HttpResponse(status=200)
+    refusal = chat_command_refusal(platform=platform, member_id=slash.member_id, kind=kind)
+    if refusal:
+        return _ephemeral(refusal)
     record = chat_command_receive(
         platform=platform.name,
         key=slash.trigger_id,
@@ -194,7 +204,19 @@ def slack_interactivity(request: HttpRequest) -> HttpResponse:
         return HttpResponse(status=200)
     submission = interaction.submission
     if submission is not None and submission.callback == STATUS_UPDATE_CALLBACK:
-        errors = chat_status_update_submit(platform=platform, submission=submission)
+        view = interaction.payload.get("view")
+        view_id = view.get("id") if isinstance(view, dict) else None
+        view_hash = view.get("hash") if isinstance(view, dict) else None
+        if not isinstance(view_id, str) or not view_id or len(view_id) > VIEW_ID_MAX:
+            return HttpResponse(
+                "A view submission without a view id.", status=400, content_type="text/plain"
+            )
+        errors = chat_status_update_submit(
+            platform=platform,
+            submission=submission,
+            view_id=view_id,
+            view_hash=view_hash[:VIEW_HASH_MAX] if isinstance(view_hash, str) else "",
+        )
         if errors:
             return JsonResponse(modal_errors(errors))
     return HttpResponse(status=200)

@@ -92,6 +92,37 @@ class ChatCommand(models.Model):
         return f"{self.command} {self.text[:40]} by {self.member_id}"
 
 
+class ChatFormSubmission(models.Model):
+    """A submitted form that acted, keyed by the chat's view id, so a double submit acts once.
+
+    Written in the transaction of what the submission did (a status update), so a form whose
+    fields were refused can be corrected and sent again, and a repeat of one that was taken
+    finds this row and does nothing.
+    """
+
+    platform = models.CharField(max_length=20, default=SLACK)
+    view_id = models.CharField(max_length=60, help_text="The chat's id of the submitted form.")
+    view_hash = models.CharField(max_length=120, blank=True)
+    callback = models.CharField(max_length=60)
+    member_id = models.CharField(max_length=40)
+    incident = models.ForeignKey(
+        Incident, on_delete=models.CASCADE, related_name="+", null=True, blank=True
+    )
+    status_update = models.ForeignKey(
+        StatusUpdate, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["platform", "view_id"], name="chat_form_submit_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.callback} {self.view_id} by {self.member_id}"
+
+
 class ChatEvent(models.Model):
     """An Events API delivery, recorded by its event id so a retried delivery is handled once."""
 

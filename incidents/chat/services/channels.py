@@ -54,7 +54,7 @@ TOPIC_MAX = 250
 # Names tried when a channel the app cannot see (a private one) holds the incident's name.
 NAME_TRIES = 5
 # Incidents this severe (P1, P2 in the seeded table) get a channel wherever they are declared
-# or triggered; others get one on request (the incident page's button, or `/incident`).
+# (Slack included) or triggered; others get one on request (the incident page's button).
 AUTO_OPEN_MAX_RANK = 2
 
 

@@ -76,7 +76,7 @@ from ..messages import (
     incident_url,
 )
 from ..modals import STATUS_UPDATE_FIELDS, STATUS_WORDS
-from ..models import ChatCommand, IncidentChannel
+from ..models import ChatCommand, ChatFormSubmission, IncidentChannel
 from ..platform import chat_platform
 
 logger = logging.getLogger(__name__)
@@ -207,11 +207,15 @@ def chat_command_receive(
     return record
 
 
-def _channel_open_schedule(*, incident: Incident, requested_by: User) -> None:
+def _channel_open_schedule(*, incident: Incident, requested_by: User) -> bool:
+    """Open the channel of an incident whose severity gets one by itself; return whether."""
     # Imported late: the outbound side of the chat app builds on the same records.
-    from .channels import channel_open_schedule
+    from .channels import channel_auto_opens, channel_open_schedule
 
+    if not channel_auto_opens(incident.severity):
+        return False
     channel_open_schedule(incident=incident, requested_by=requested_by)
+    return True
 
 
 def _mapped(platform: ChatPlatform, member_id: str) -> User:
@@ -260,11 +264,17 @@ def _declare(record: ChatCommand, command: Declare, user: User) -> Outcome:
         source=Source.SLACK,
     )
     record.incident = incident
-    _channel_open_schedule(incident=incident, requested_by=user)
+    declared = (
+        f"Declared {incident.reference} ({incident.severity.code}): {incident.title}. "
+        "You are Incident Commander"
+    )
+    if _channel_open_schedule(incident=incident, requested_by=user):
+        return Outcome(True, f"{declared}; the incident channel is being opened and announced.")
+    # Only the severities that call for a war room get one by themselves, wherever declared.
     return Outcome(
         True,
-        f"Declared {incident.reference} ({incident.severity.code}): {incident.title}. "
-        "You are Incident Commander; the incident channel is being opened and announced.",
+        f"{declared}. {incident.severity.code} incidents get no channel of their own; "
+        "open one from the incident page if you need it.",
     )
 
 
@@ -393,6 +403,13 @@ def _act(platform: ChatPlatform, record: ChatCommand, user: User) -> Outcome:
     return _resolve(incident, command, user)
 
 
+def _lookup_refused(exc: ChatError) -> str:
+    return (
+        f"I couldn't look you up in Slack ({exc.code or exc}): ask an admin to check the "
+        "Slack app's installation."
+    )
+
+
 def _clip(message: str) -> str:
     return message if len(message) <= OUTCOME_MAX else message[: OUTCOME_MAX - 1] + "…"
 
@@ -422,10 +439,7 @@ def chat_command_run(*, command_id: int) -> bool:
             "chat command %s: member %s not looked up: %s", command_id, record.member_id, exc
         )
         user = None
-        refusal = (
-            f"I couldn't look you up in Slack ({exc.code or exc}): ask an admin to check the "
-            "Slack app's installation."
-        )
+        refusal = _lookup_refused(exc)
     with transaction.atomic():
         record = (
             ChatCommand.objects.select_for_update(of=("self",))
@@ -476,6 +490,33 @@ def chat_command_reply(*, command_id: int, response_url: str) -> None:
 # --- The status update form --------------------------------------------------------------------
 
 
+def chat_command_refusal(*, platform: ChatPlatform, member_id: str, kind: str) -> str:
+    """Return why a slash command is refused before it is taken, or "" to take it.
+
+    Asked in the request so the member's first answer is the refusal, not "Declaring …":
+    a member the portal does not know, one Slack refuses to look up, or one who may not
+    declare. A chat that is busy right now lets the command through (its run looks the member
+    up again).
+    """
+    try:
+        user = chat_account_user(platform=platform, member_id=member_id)
+    except (ChatRateLimited, ChatUnavailable) as exc:
+        logger.warning("member %s not looked up before a command: %s", member_id, exc)
+        return ""
+    except ChatError as exc:
+        # A revoked token or a missing scope: the run would refuse the same way.
+        logger.error("member %s not looked up: %s", member_id, exc)
+        return _lookup_refused(exc)
+    if user is None:
+        return UNKNOWN_MEMBER
+    if kind == "declare":
+        try:
+            require(user, Action.DECLARE)
+        except PermissionDeniedError as exc:
+            return exc.message
+    return ""
+
+
 def chat_update_form_refusal(*, platform: ChatPlatform, member_id: str, incident: Incident) -> str:
     """Return why the member may not post an update on the incident, or "" if they may.
 
@@ -497,12 +538,14 @@ def chat_update_form_refusal(*, platform: ChatPlatform, member_id: str, incident
 
 
 def chat_status_update_submit(
-    *, platform: ChatPlatform, submission: ModalSubmission
+    *, platform: ChatPlatform, submission: ModalSubmission, view_id: str, view_hash: str = ""
 ) -> dict[str, str]:
     """Post the status update a member submitted in the chat's form; return errors by block.
 
     Validates with the web form's rules and calls the same service; nothing is written when
-    any field is wrong. An empty result means the update was posted.
+    any field is wrong. An empty result means the update was posted, now or by an earlier
+    submission of the same form: the form is recorded once by its view id with the update it
+    posted (`ChatFormSubmission`), so a double submit posts one update, and one channel post.
     """
     first = STATUS_UPDATE_FIELDS[0]
     incident = (
@@ -530,16 +573,32 @@ def chat_status_update_submit(
         return errors
     data = form.cleaned_data
     try:
-        status_update_post(
-            incident=incident,
-            actor=user,
-            status=data["status"],
-            impact=data["impact"],
-            last_action=data["last_action"],
-            next_action=data["next_action"],
-            eta=data["eta"],
-            source=Source.SLACK,
-        )
+        with transaction.atomic():
+            try:
+                # Recorded first: a concurrent repeat waits on the row, then finds it taken.
+                with transaction.atomic():
+                    record = ChatFormSubmission.objects.create(
+                        platform=platform.name,
+                        view_id=view_id,
+                        view_hash=view_hash,
+                        callback=submission.callback,
+                        member_id=submission.member_id,
+                        incident=incident,
+                    )
+            except IntegrityError:
+                logger.info("%s form %s submitted again; taken once", platform.name, view_id)
+                return {}
+            record.status_update = status_update_post(
+                incident=incident,
+                actor=user,
+                status=data["status"],
+                impact=data["impact"],
+                last_action=data["last_action"],
+                next_action=data["next_action"],
+                eta=data["eta"],
+                source=Source.SLACK,
+            )
+            record.save(update_fields=["status_update"])
     except ApplicationError as exc:
         field = exc.extra.get("field")
         block = field if isinstance(field, str) and field in STATUS_UPDATE_FIELDS else first
@@ -554,6 +613,7 @@ __all__ = [
     "RESOLVE_BUTTON",
     "UPDATE_BUTTON",
     "chat_command_receive",
+    "chat_command_refusal",
     "chat_command_reply",
     "chat_command_run",
     "chat_status_update_submit",

@@ -108,8 +108,14 @@ def button_payload(
 
 
 def submission_payload(
-    *, incident_id: int, values: dict[str, str | None], member_id: str = "UALICE"
+    *,
+    incident_id: int,
+    values: dict[str, str | None],
+    member_id: str = "UALICE",
+    view_id: str | None = None,
 ) -> dict[str, Any]:
+    """A `view_submission` of the update form; each call is a new form unless `view_id` says."""
+    view_id = view_id or f"V{next(_triggers):08d}"
     return {
         "type": "view_submission",
         "team": {"id": "TFIREBREAK"},
@@ -117,7 +123,8 @@ def submission_payload(
         "api_app_id": "AFIREBREAK",
         "trigger_id": new_trigger(),
         "view": {
-            "id": "V123",
+            "id": view_id,
+            "hash": f"1700000000.{view_id}",
             "type": "modal",
             "callback_id": "incident_status_update",
             "private_metadata": str(incident_id),

@@ -5,7 +5,7 @@
 
 import pytest
 
-from incidents.chat.models import ChatCommand
+from incidents.chat.models import ChatCommand, ChatFormSubmission, ChatPost
 from incidents.models import Incident, IncidentStatus, Source, StatusUpdate, TimelineEvent
 from incidents.oncall.models import Page
 from incidents.services import incident_mitigate, status_update_post
@@ -146,6 +146,64 @@ def test_a_submitted_update_is_posted(client, slack, people, incident_in_channel
     assert update.eta == "20 minutes"
     event = incident_in_channel.timeline.get(kind=TimelineEvent.Kind.STATUS_UPDATE)
     assert event.source == Source.SLACK
+
+
+def test_a_form_submitted_twice_posts_one_update_and_one_message(
+    client, slack, people, incident_in_channel
+):
+    payload = submission_payload(incident_id=incident_in_channel.pk, values=FIELDS)
+
+    first = interact(client, payload)
+    again = interact(client, payload)  # a double click: same view id and hash
+
+    # Both close the form: the update the person sent is posted, once.
+    assert (first.status_code, first.content) == (200, b"")
+    assert (again.status_code, again.content) == (200, b"")
+    update = StatusUpdate.objects.get()
+    assert update.impact == FIELDS["impact"]
+    assert incident_in_channel.timeline.filter(kind=TimelineEvent.Kind.STATUS_UPDATE).count() == 1
+    # One message owed to the incident's channel, not two.
+    posts = ChatPost.objects.filter(incident=incident_in_channel, kind=ChatPost.Kind.STATUS_UPDATE)
+    assert [post.status_update for post in posts] == [update]
+
+
+def test_a_refused_form_can_be_corrected_and_sent_again(client, slack, people, incident_in_channel):
+    refused = interact(
+        client,
+        submission_payload(
+            incident_id=incident_in_channel.pk, values=dict(FIELDS, impact=""), view_id="VFORM"
+        ),
+    )
+    assert refused.json()["errors"] == {"impact": "This field is required."}
+
+    corrected = interact(
+        client,
+        submission_payload(incident_id=incident_in_channel.pk, values=FIELDS, view_id="VFORM"),
+    )
+
+    assert corrected.content == b""
+    update = StatusUpdate.objects.get()
+    assert update.impact == FIELDS["impact"]
+    assert ChatFormSubmission.objects.get(view_id="VFORM").status_update == update
+
+
+def test_two_forms_post_two_updates(client, slack, people, incident_in_channel):
+    for impact in ("Checkout fails in the EU", "Checkout fails everywhere"):
+        interact(
+            client,
+            submission_payload(
+                incident_id=incident_in_channel.pk, values=dict(FIELDS, impact=impact)
+            ),
+        )
+    assert StatusUpdate.objects.count() == 2
+
+
+def test_a_submission_without_a_view_id_is_refused(client, slack, people, incident_in_channel):
+    payload = submission_payload(incident_id=incident_in_channel.pk, values=FIELDS)
+    del payload["view"]["id"]
+    response = interact(client, payload)
+    assert response.status_code == 400
+    assert not StatusUpdate.objects.exists()
 
 
 def test_an_empty_eta_means_unknown(client, slack, people, incident_in_channel):

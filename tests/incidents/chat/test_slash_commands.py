@@ -88,6 +88,23 @@ def test_declare_opens_one_channel_and_announces_it(run, people, slack):
     assert "payment service down" in announcements[0]["text"]
 
 
+@pytest.mark.parametrize("code", ["P3", "P4"])
+def test_a_less_severe_declaration_gets_no_channel_unless_asked(run, people, slack, code):
+    from incidents.chat.models import ChatPost, IncidentChannel
+
+    answers = run(f'{code} "search is slow"', channel_id="CGENERAL")
+
+    incident = Incident.objects.get()
+    assert incident.severity.code == code
+    # As for any other way of declaring it: the war room is for P1 and P2.
+    assert not IncidentChannel.objects.filter(incident=incident).exists()
+    assert not ChatPost.objects.filter(incident=incident).exists()
+    assert slack.called("conversations.create") == []
+    assert f"Declared {incident.reference} ({code}): search is slow" in answers[0]
+    assert "get no channel of their own; open one from the incident page" in answers[0]
+    assert f"/incidents/{incident.pk}/" in answers[0]
+
+
 def test_a_member_is_recognised_by_email_once(run, slack, alice):
     alice.email = "alice@slack.example.com"
     alice.save()
@@ -99,32 +116,62 @@ def test_a_member_is_recognised_by_email_once(run, slack, alice):
     assert ChatAccount.objects.get(member_id="UALICE").user == alice
 
 
-def test_an_unknown_member_is_told_and_nothing_happens(run, people):
-    answers = run('P1 "payment service down"', member_id="USTRANGER", channel_id="CGENERAL")
+@pytest.fixture
+def answer(client, slack, django_capture_on_commit_callbacks):
+    """Send `/incident <text>`; return the immediate answer and the replies sent later."""
 
+    def answer(text, *, member_id, channel_id="CGENERAL"):
+        with django_capture_on_commit_callbacks(execute=True):
+            response = slash(
+                client, slack, text, member_id=member_id, channel_id=channel_id, response_key="k"
+            )
+        assert response.status_code == 200
+        return response.json()["text"], [reply_text(reply) for reply in replies(slack, "k")]
+
+    return answer
+
+
+def test_an_unknown_member_is_refused_at_once_and_nothing_happens(answer, people):
+    now, later = answer('P2 "payment service down"', member_id="USTRANGER")
+
+    # The first and only answer is the refusal, never "Declaring P2 …".
+    assert "I don't know who you are in Firebreak" in now
+    assert "Slack member ID" in now
+    assert later == []
     assert not Incident.objects.exists()
-    assert len(answers) == 1
-    assert "I don't know who you are in Firebreak" in answers[0]
-    assert "Slack member ID" in answers[0]
+    assert not ChatCommand.objects.exists()
 
 
-def test_an_unknown_member_cannot_act_in_an_incident_channel(run, triggered_in_channel):
-    run("ack", member_id="USTRANGER")
+def test_an_unknown_member_cannot_act_in_an_incident_channel(answer, triggered_in_channel):
+    now, later = answer("ack", member_id="USTRANGER", channel_id="CINC")
+
+    assert "I don't know who you are in Firebreak" in now
+    assert later == []
     triggered_in_channel.refresh_from_db()
     assert triggered_in_channel.status == IncidentStatus.TRIGGERED
 
 
-def test_a_member_lookup_slack_refuses_is_explained(run, slack, people):
+def test_a_member_lookup_slack_refuses_is_explained_at_once(answer, slack, people):
     slack.fail("users.info", "missing_scope")
+    now, later = answer('P1 "payment service down"', member_id="USTRANGER")
+    assert "I couldn't look you up in Slack (missing_scope)" in now
+    assert later == []
+    assert not Incident.objects.exists()
+
+
+def test_a_member_lookup_slack_refuses_when_the_command_runs_is_explained(run, slack, people):
+    slack.rate_limit("users.info")  # busy when the command arrives: taken all the same
+    slack.fail("users.info", "missing_scope")  # and refused when it runs
     answers = run('P1 "payment service down"', member_id="USTRANGER", channel_id="CGENERAL")
     assert not Incident.objects.exists()
     assert "I couldn't look you up in Slack (missing_scope)" in answers[0]
 
 
-def test_a_viewer_cannot_declare(run, people):
-    answers = run('P1 "payment service down"', member_id="UVERA", channel_id="CGENERAL")
+def test_a_viewer_cannot_declare_and_is_told_at_once(answer, people):
+    now, later = answer('P1 "payment service down"', member_id="UVERA")
+    assert now == "Only responders may declare incidents."
+    assert later == []
     assert not Incident.objects.exists()
-    assert "Only responders may declare incidents." in answers[0]
 
 
 def test_ack_acknowledges_a_triggered_incident(run, people, triggered_in_channel):
@@ -275,14 +322,15 @@ def test_a_rate_limited_member_lookup_is_retried_and_declares_once(
 ):
     alice.email = "alice@slack.example.com"
     alice.save()
-    slack.rate_limit("users.info", retry_after=1)
+    # Busy when the command arrives (it is taken all the same) and when it first runs.
+    slack.rate_limit("users.info", retry_after=1, times=2)
 
     assert run('P1 "payment service down"', channel_id="CGENERAL") == []
     retries_run_at_once()
     retries_run_at_once()
     answers = [reply_text(reply) for reply in replies(slack, "cmd")]
 
-    assert len(slack.called("users.info")) == 2
+    assert len(slack.called("users.info")) == 3
     assert Incident.objects.count() == 1
     assert len(answers) == 1
 
