@@ -190,7 +190,10 @@ class TrendChart:
 
 @dataclass(frozen=True)
 class Busiest:
-    """The rotation-week with the most actionable pages (the runbook's target is per week)."""
+    """The rotation-week (or week of a person paged directly) with the most actionable pages.
+
+    The runbook's target is per week.
+    """
 
     rotation: RotationWeek | None = None
     over_target: int = 0
@@ -345,11 +348,15 @@ def _pages_rows(
 
 
 def _rotation_key(entry: RotationWeek) -> tuple[Any, str]:
-    return entry.schedule_id, entry.schedule or "No rotation (paged directly)"
+    # A rotation, or a person paged directly (through no rotation): each its own row.
+    return (entry.schedule_id, entry.user_id), entry.name
 
 
-def _rotation_params(schedule_id: int | None) -> dict[str, Any]:
-    return {"schedule": schedule_id if schedule_id is not None else "none"}
+def _rotation_params(key: tuple[int | None, int | None]) -> dict[str, Any]:
+    schedule_id, user_id = key
+    if schedule_id is not None:
+        return {"schedule": schedule_id}
+    return {"schedule": "none", **({"person": user_id} if user_id is not None else {})}
 
 
 def _person_key(entry: PersonWeek) -> tuple[Any, str]:
@@ -361,19 +368,19 @@ def _person_params(user_id: int) -> dict[str, Any]:
 
 
 def _busiest(scope: Scope, rotations: Sequence[RotationWeek]) -> Busiest:
-    on_rotation = [week for week in rotations if week.schedule_id is not None]
-    if not on_rotation:
+    # People paged directly carry the same load as a rotation's on-call: the same target.
+    if not rotations:
         return Busiest()
-    busiest = max(on_rotation, key=lambda week: (week.actionable, week.pages))
+    busiest = max(rotations, key=lambda week: (week.actionable, week.pages))
     return Busiest(
         rotation=busiest,
         over_target=sum(
-            1 for week in on_rotation if week.actionable >= ACTIONABLE_PAGES_PER_WEEK_TARGET
+            1 for week in rotations if week.actionable >= ACTIONABLE_PAGES_PER_WEEK_TARGET
         ),
         url=health_url(
             "pages",
             scope,
-            schedule=busiest.schedule_id,
+            **_rotation_params((busiest.schedule_id, busiest.user_id)),
             week=iso_week_text(busiest.iso_year, busiest.iso_week),
             actionable=1,
         ),
@@ -531,7 +538,8 @@ def trend_charts(scope: Scope, points: Sequence[TrendPoint]) -> list[TrendChart]
                 for p in points
             ],
             lambda p: health_url("pages", scope, week=week(p), actionable=1),
-            note="All rotations together; the target (< 5 a week) is per rotation, below.",
+            note="All pages together; the target (< 5 a week) is per rotation, and per person "
+            "for pages sent directly, below.",
         ),
         chart(
             "line",

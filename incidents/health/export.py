@@ -57,6 +57,7 @@ HEADERS: Final[dict[str, list[str]]] = {
         "incident",
         "recipient",
         "schedule",
+        "paged",
         "kind",
         "state",
         "created",
@@ -134,6 +135,8 @@ def _page_rows(window: Window) -> Iterator[list[str]]:
             f"INC-{page.incident_id}",
             display_name(page.recipient),
             page.schedule.name if page.schedule else "",
+            # Counted per rotation, or per person when it reached them through no rotation.
+            "through rotation" if page.schedule_id is not None else "directly",
             page.kind,
             page.state,
             _when(page.created_at, window),

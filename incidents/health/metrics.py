@@ -179,13 +179,32 @@ class AlertQuality:
 
 @dataclass(frozen=True)
 class RotationWeek:
-    schedule_id: int | None  # None: pages that reached no rotation (manual, direct)
+    """A rotation's pages in a week, or a person's pages that reached them through no rotation.
+
+    Pages sent to someone directly (paged by the IC, an escalation step naming a user) count
+    per person, against the same weekly target as a rotation.
+    """
+
+    schedule_id: int | None  # None: pages that reached no rotation, sent to `user_id` directly
     schedule: str  # "" when schedule_id is None
     iso_year: int
     iso_week: int
     pages: int
     actionable: int
     manual_action: int
+    user_id: int | None = None  # the person paged directly, when schedule_id is None
+    person: str = ""
+
+    @property
+    def is_direct(self) -> bool:
+        return self.schedule_id is None
+
+    @property
+    def name(self) -> str:
+        """The rotation's name, or the person's with "(paged directly)"."""
+        if not self.is_direct:
+            return self.schedule
+        return f"{self.person or 'Nobody'} (paged directly)"
 
 
 @dataclass(frozen=True)
@@ -637,13 +656,24 @@ def _page_counts() -> dict[str, Aggregate]:
 
 
 def pages_per_rotation(*, window: Window) -> list[RotationWeek]:
-    """Return pages, actionable and manual-action pages per rotation and local ISO week."""
-    rows = (
+    """Return pages, actionable and manual-action pages per rotation and local ISO week.
+
+    Pages that reached no rotation count per person paged directly, after the rotations.
+    """
+    rows = list(
         _with_week(health_pages(window=window), "created_at", window)
-        .values("schedule_id", "schedule__name", "week")
+        .annotate(
+            direct_to=Case(
+                When(schedule__isnull=True, then=F("recipient_id")),
+                default=None,
+                output_field=IntegerField(),
+            )
+        )
+        .values("schedule_id", "schedule__name", "direct_to", "week")
         .annotate(**_page_counts())
         .order_by()
     )
+    people = _people({row["direct_to"] for row in rows if row["direct_to"] is not None})
     iso = iso_weeks(window)
     weeks = [
         RotationWeek(
@@ -654,15 +684,17 @@ def pages_per_rotation(*, window: Window) -> list[RotationWeek]:
             pages=row["pages"],
             actionable=row["actionable"],
             manual_action=row["manual_action"],
+            user_id=row["direct_to"],
+            person=people.get(row["direct_to"], ""),
         )
         for row in rows
     ]
-    # Rotations by name, pages that reached no rotation last.
+    # Rotations by name, then the people paged directly by name.
     weeks.sort(
         key=lambda week: (
-            week.schedule_id is None,
-            week.schedule.lower(),
-            week.schedule_id or 0,
+            week.is_direct,
+            (week.person if week.is_direct else week.schedule).lower(),
+            week.schedule_id or week.user_id or 0,
             week.iso_year,
             week.iso_week,
         )
@@ -675,6 +707,19 @@ def _person(first_name: str, last_name: str, username: str) -> str:
     return f"{first_name} {last_name}".strip() or username
 
 
+def _people(user_ids: set[int]) -> dict[int, str]:
+    """Return the names of the people, by id."""
+    # Names in a second query: grouping by four user columns made PostgreSQL sort every page.
+    if not user_ids:
+        return {}
+    return {
+        pk: _person(first_name, last_name, username)
+        for pk, first_name, last_name, username in get_user_model()
+        .objects.filter(pk__in=user_ids)
+        .values_list("pk", "first_name", "last_name", "username")
+    }
+
+
 def pages_per_person(*, window: Window) -> list[PersonWeek]:
     """Return pages, actionable and manual-action pages per person and local ISO week."""
     rows = list(
@@ -683,13 +728,7 @@ def pages_per_person(*, window: Window) -> list[PersonWeek]:
         .annotate(**_page_counts())
         .order_by()
     )
-    # Names in a second query: grouping by four user columns made PostgreSQL sort every page.
-    people = {
-        pk: _person(first_name, last_name, username)
-        for pk, first_name, last_name, username in get_user_model()
-        .objects.filter(pk__in={row["recipient_id"] for row in rows})
-        .values_list("pk", "first_name", "last_name", "username")
-    }
+    people = _people({row["recipient_id"] for row in rows})
     iso = iso_weeks(window)
     weeks = [
         PersonWeek(

@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from incidents.models import Team
 from portal.links import absolute_url
+from portal.mail import mail_deliver, mail_message
 
 from .charts import ChartPoint, chart_svg
 from .checklist import CHECKLIST_KEYS, LABELS, checklist_summary
@@ -69,8 +70,8 @@ class WeekFigures:
 
     @property
     def busiest_rotation(self) -> RotationWeek | None:
-        on_rotation = [week for week in self.rotations if week.schedule_id is not None]
-        return max(on_rotation, key=lambda week: (week.actionable, week.pages), default=None)
+        """The rotation, or person paged directly, with the most actionable pages."""
+        return max(self.rotations, key=lambda week: (week.actionable, week.pages), default=None)
 
     @property
     def pages(self) -> int:
@@ -216,6 +217,13 @@ def _duration_line(
     return ReportLine(name, _text(this), _text(last), change, trend, target_text, verdict, path)
 
 
+def _pages_of(week: RotationWeek) -> str:
+    """Return the page list's filter for a rotation, or for a person paged directly."""
+    if not week.is_direct:
+        return f"schedule={week.schedule_id}"
+    return "schedule=none" + (f"&person={week.user_id}" if week.user_id is not None else "")
+
+
 def _count_line(
     name: str,
     this: int,
@@ -315,10 +323,10 @@ def _lines(team: Team, this: WeekFigures, last: WeekFigures) -> list[ReportLine]
             path=alerts("unreviewed"),
         ),
         _count_line(
-            "Actionable pages, busiest rotation" + (f" ({busiest.schedule})" if busiest else ""),
+            "Actionable pages, busiest rotation" + (f" ({busiest.name})" if busiest else ""),
             busiest.actionable if busiest else 0,
             busiest_before.actionable if busiest_before else 0,
-            path=pages(f"&schedule={busiest.schedule_id}&actionable=1") if busiest else pages(),
+            path=pages(f"&{_pages_of(busiest)}&actionable=1") if busiest else pages(),
             target=ACTIONABLE_PAGES_PER_WEEK_TARGET,
             target_text="< 5 per rotation",
         ),
@@ -478,9 +486,7 @@ def weekly_report_email(*, report: WeeklyReportData, to: list[str]) -> EmailMult
         subject += f": {report.missed} target{'s' if report.missed != 1 else ''} missed"
     text = render_to_string("health/email/weekly_report.txt", context)
     html = render_to_string("health/email/weekly_report.html", context)
-    message = EmailMultiAlternatives(subject=subject, body=text, to=to)
-    message.attach_alternative(html, "text/html")
-    return message
+    return mail_message(subject=subject, body=text, html=html, to=to)
 
 
 def weekly_report_send(*, team_id: int, iso_year: int, iso_week: int) -> WeeklyReport | None:
@@ -512,7 +518,7 @@ def weekly_report_send(*, team_id: int, iso_year: int, iso_week: int) -> WeeklyR
                 recipients=recipients,
                 sent_at=timezone.now(),
             )
-            message.send()
+            mail_deliver(message)
     except IntegrityError:
         logger.info("weekly report skipped: %s %s-W%02d was sent", team, iso_year, iso_week)
         return None

@@ -245,7 +245,7 @@ def page_list(request: HttpRequest) -> HttpResponse:
         title = "Actionable pages"
     whose = []
     if no_schedule:
-        whose.append("that reached no rotation")
+        whose.append("that reached no rotation (paged directly)")
     elif schedule_id is not None:
         whose.append(f"of rotation {_name_of(Schedule, schedule_id, 'name')}")
     if person_id is not None:

@@ -141,6 +141,7 @@ def test_page_rows_are_the_pages_the_figures_count(payments, alice, bob):
             incident.reference,
             "Alice",
             "Payments primary",
+            "through rotation",
             "escalation",
             "sent",
             "2026-11-02T10:00:00+00:00",
@@ -152,6 +153,7 @@ def test_page_rows_are_the_pages_the_figures_count(payments, alice, bob):
             incident.reference,
             "Bob",
             "",
+            "directly",  # the IC paged Bob: counted for Bob, not for a rotation
             "manual",
             "sent",
             "2026-11-02T10:05:00+00:00",

@@ -443,7 +443,7 @@ class TestPages:
         build.page(other_team, carol, berlin("2026-11-05 11:00"), schedule=primary, actionable=True)
         return payments, primary
 
-    def test_per_rotation_and_local_iso_week(self, build, pages):
+    def test_per_rotation_and_local_iso_week(self, build, pages, bob):
         payments, primary = pages
         window = build.window(
             at("2026-11-02 00:00", BERLIN), at("2026-11-16 00:00", BERLIN), BERLIN, team=payments
@@ -467,6 +467,7 @@ class TestPages:
                 actionable=0,
                 manual_action=0,
             ),
+            # The IC paged Bob directly: his own line, after the rotations.
             RotationWeek(
                 schedule_id=None,
                 schedule="",
@@ -475,6 +476,8 @@ class TestPages:
                 pages=1,
                 actionable=1,
                 manual_action=0,
+                user_id=bob.pk,
+                person="Bob",
             ),
         ]
 
