@@ -13,8 +13,11 @@ revisions the way the real one does; rollout progress is set by tests with `set_
 finished at once with `auto_rollout = True`).
 
 Tests inject failures with `fail` (401/403/404/409/500 with real Status bodies, 403 naming the
-verb and resource), `hang` (slow answers, for timeouts), `down`/`up` (refuse connections),
-`set_readyz` and `metrics_available`; they read what was sent in `requests`.
+verb and resource), `hang` (slow answers, for timeouts), `lose_answer` (the request is carried
+out, then the answer is lost: the connection drops, or the answer comes after the client gave
+up), `down`/`up` (refuse connections), `crash_loop` (status-only writes to a Deployment, as its
+controller makes while the pods crash and restart), `set_readyz` and `metrics_available`; they
+read what was sent in `requests`.
 
 Usage: the `fake_kubernetes` fixture yields `(fake, ClusterConfig)`; `kubeconfig_for` writes a
 kubeconfig (plain http, bearer token) pointing at a running fake.
@@ -29,7 +32,7 @@ import json
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -219,6 +222,22 @@ class _Delay:
     path_substring: str
     seconds: float
     times: int | None
+
+
+@dataclass
+class _LostAnswer:
+    method: str
+    path_substring: str
+    times: int | None
+    hang: float | None  # None: drop the connection; else answer this many seconds late
+    then: Callable[[], None] | None = None
+
+
+@dataclass
+class _CrashLoop:
+    namespace: str
+    name: str
+    writes: int | None
 
 
 def now_rfc3339(moment: datetime | None = None) -> str:
@@ -581,6 +600,8 @@ class FakeKubernetes:
         self._usage: dict[str, dict[str, str]] = {}
         self._failures: list[_Failure] = []
         self._delays: list[_Delay] = []
+        self._lost_answers: list[_LostAnswer] = []
+        self._crash_loops: list[_CrashLoop] = []
         self._resource_version = itertools.count(1000)
         self._uids = itertools.count(1)
         self._lock = threading.RLock()
@@ -646,6 +667,54 @@ class FakeKubernetes:
         """Delay the answer to matching requests by `seconds` (a slow or stuck API server)."""
         with self._lock:
             self._delays.append(_Delay(method.upper(), path_substring, seconds, times))
+
+    def lose_answer(
+        self,
+        method: str,
+        path_substring: str,
+        *,
+        times: int | None = 1,
+        hang: float | None = None,
+        then: Callable[[], None] | None = None,
+    ) -> None:
+        """Carry out matching requests, then lose the answer (the change is made all the same).
+
+        Without `hang` the connection is closed with no answer (a dropped connection); with it
+        the answer is sent `hang` seconds late, after a client with a shorter timeout gave up.
+        `then` is called once the request was carried out (to break what comes next).
+        """
+        with self._lock:
+            self._lost_answers.append(
+                _LostAnswer(method.upper(), path_substring, times, hang, then)
+            )
+
+    def crash_loop(self, namespace: str, name: str, *, writes: int | None = None) -> None:
+        """Make the Deployment's status change after every read of it, spec untouched.
+
+        What its controller does while the pods crash and restart: availableReplicas goes up and
+        down and every write is a new resourceVersion, so by the time a client that read the
+        Deployment writes to it, the resourceVersion it read is already gone. `writes` limits
+        how many such status writes happen (None: until the test ends).
+        """
+        with self._lock:
+            self._crash_loops.append(_CrashLoop(namespace, name, writes))
+
+    def status_write(self, namespace: str, name: str) -> dict[str, Any]:
+        """Write a new status to a Deployment, spec untouched: a crash-looping pod's churn."""
+        with self._lock:
+            deployment = self._table(BY_PLURAL["deployments"])[(namespace, name)]
+            status = deployment.setdefault("status", {})
+            replicas = deployment["spec"].get("replicas", 1)
+            available = 0 if status.get("availableReplicas", 0) else max(replicas - 1, 1)
+            status.update(
+                {
+                    "availableReplicas": available,
+                    "readyReplicas": available,
+                    "unavailableReplicas": max(replicas - available, 0),
+                }
+            )
+            deployment["metadata"]["resourceVersion"] = self._next_rv()
+            return copy.deepcopy(deployment)
 
     def set_readyz(self, ok: bool, failing: tuple[str, ...] | list[str] = ("etcd",)) -> None:
         """Make `/readyz` pass, or fail naming the failing checks."""
@@ -1463,6 +1532,16 @@ class FakeKubernetes:
             status, payload, text_type = self._route(info, query, content_type, body, raw)
         except ApiError as error:
             status, payload, text_type = error.code, error.status(), False
+        if method == "GET" and info.plural == "deployments" and not info.subresource:
+            self._crash_loop_tick(info)
+        lost = self._take(self._lost_answers, method, handler.path)
+        if lost is not None:
+            if lost.then is not None:
+                lost.then()
+            if lost.hang is None:
+                handler.close_connection = True
+                return  # the server closes the connection without a word
+            time.sleep(lost.hang)
         data = payload.encode() if isinstance(payload, str) else json.dumps(payload).encode()
         try:
             handler.send_response(status)
@@ -1474,6 +1553,18 @@ class FakeKubernetes:
             handler.wfile.write(data)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up (a timeout test); nothing to answer
+
+    def _crash_loop_tick(self, info: RequestInfo) -> None:
+        with self._lock:
+            for loop in self._crash_loops:
+                if (loop.namespace, loop.name) != (info.namespace, info.name):
+                    continue
+                if loop.writes is not None:
+                    if loop.writes <= 0:
+                        continue
+                    loop.writes -= 1
+                if (info.namespace, info.name) in self._table(BY_PLURAL["deployments"]):
+                    self.status_write(info.namespace, info.name)
 
     def _take(self, rules: list[Any], method: str, target: str) -> Any:
         with self._lock:

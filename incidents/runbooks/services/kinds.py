@@ -310,8 +310,14 @@ class AlreadyAtRevision(Exception):
     """The release or application already runs the chosen revision."""
 
 
-# Timeouts after which the change may or may not have happened.
-UNKNOWN_OUTCOME_ERRORS: tuple[type[Exception], ...] = (helm.HelmTimeout, argocd.ArgoCDUnavailable)
+# Timeouts and lost answers after which the change may or may not have happened.
+UNKNOWN_OUTCOME_ERRORS: tuple[type[Exception], ...] = (
+    helm.HelmTimeout,
+    argocd.ArgoCDUnavailable,
+    k8s.KubernetesOutcomeUnknown,
+)
+# Kinds whose change is harmless to send again (putting auto-sync in a state it may be in).
+IDEMPOTENT_KINDS = frozenset({K.ARGO_SYNC_OFF, K.ARGO_SYNC_RESTORE})
 # Everything a preview or a run can fail with that becomes a message on the job.
 JOB_ERRORS: tuple[type[Exception], ...] = (*ADAPTER_ERRORS, NothingToRestore, AlreadyAtRevision)
 
@@ -394,8 +400,13 @@ def sync_off_to_restore(target: KubernetesTarget) -> Job | None:
 # --- Runs ----------------------------------------------------------------------------------------
 
 
-def apply(job: Job, config: k8s.ClusterConfig) -> tuple[str, dict[str, Any]]:
-    """Make the confirmed change exactly as previewed; return (summary, raw result)."""
+def apply(
+    job: Job, config: k8s.ClusterConfig, *, again: bool = False
+) -> tuple[str, dict[str, Any]]:
+    """Make the confirmed change exactly as previewed; return (summary, raw result).
+
+    `again`: an earlier send of the same change may have landed unrecorded (its answer lost).
+    """
     target = job.target
     pinned = job.pinned
     if job.kind in PLAN_KINDS:
@@ -406,8 +417,13 @@ def apply(job: Job, config: k8s.ClusterConfig) -> tuple[str, dict[str, Any]]:
         previous = k8s.argo_autosync_off(
             config, namespace=target.argo_namespace, application=target.argo_application
         )
-        if previous is None and job.attempts > 1 and isinstance(pinned.get("automated"), dict):
-            # A retry after a crash: the first attempt may have turned it off unrecorded.
+        if (
+            previous is None
+            and (job.attempts > 1 or again)
+            and isinstance(pinned.get("automated"), dict)
+        ):
+            # A retry after a crash or a lost answer: the first send may have turned it off
+            # unrecorded.
             previous = pinned["automated"]
         summary = (
             f"Argo CD auto-sync of {target.argo_application} is off; its automated block is "
@@ -454,6 +470,11 @@ def apply(job: Job, config: k8s.ClusterConfig) -> tuple[str, dict[str, Any]]:
             {"helm_output": printed.strip()},
         )
     raise ValueError(f"{job.kind} does not change anything")
+
+
+def applied_summary(job: Job) -> str:
+    """Return what a Kubernetes plan job did, in words, once it is found in place."""
+    return _applied_summary(job, k8s.plan_from_dict(job.pinned))
 
 
 def _applied_summary(job: Job, plan: k8s.Plan) -> str:

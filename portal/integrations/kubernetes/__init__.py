@@ -5,10 +5,14 @@ service account), never the client's global configuration, and passes `_request_
 Responses are read as the apiserver's JSON (`_preload_content=False`), so templates are compared
 and patched back exactly as kubectl does, with nothing lost to a model round trip.
 
-Mutations are two steps: a `Plan` (server-side dry run, a readable diff, the pinned
-`resourceVersion`), then `plan_apply`, which sends the pinned resourceVersion as a precondition
-(the apiserver answers 409 when the object changed since the preview). `plan_in_place` reconciles
-a retry. Failures are the typed exceptions in `errors`; messages say what happened and what to do.
+Mutations are two steps: a `Plan` (server-side dry run, a readable diff, what it is pinned to),
+then `plan_apply`. A Deployment's plan is pinned to its spec and generation: status writes (a
+crash loop makes several a minute) do not stop it, a spec change does (`TargetChanged`); each
+write still carries the resourceVersion just read as its precondition. Other plans send the
+pinned resourceVersion (409 when the object changed since the preview). A write whose answer is
+lost (a timeout, a dropped connection, a 504) raises `KubernetesOutcomeUnknown`: it may have
+been applied, and `plan_in_place` reads the object back to tell. Failures are the typed
+exceptions in `errors`; messages say what happened and what to do.
 
 Modules by concern: `client` (config, session, error translation), `errors`, `diagnostics`
 (reads), `rollouts` (Deployments), `nodes`, `configmaps`, `plans` (pin, apply, reconcile), `argo`
@@ -35,11 +39,13 @@ from .errors import (
     KubernetesForbidden,
     KubernetesInvalid,
     KubernetesNotFound,
+    KubernetesOutcomeUnknown,
     KubernetesUnauthorized,
     KubernetesUnreachable,
     NoRolloutHistory,
     RevisionNotFound,
     RolloutPaused,
+    TargetChanged,
 )
 from .nodes import delete_node_plan
 from .objects import (
@@ -81,6 +87,7 @@ __all__ = [
     "KubernetesForbidden",
     "KubernetesInvalid",
     "KubernetesNotFound",
+    "KubernetesOutcomeUnknown",
     "KubernetesUnauthorized",
     "KubernetesUnreachable",
     "NoRolloutHistory",
@@ -89,6 +96,7 @@ __all__ = [
     "RevisionNotFound",
     "RolloutPaused",
     "RolloutStatus",
+    "TargetChanged",
     "argo_autosync_block",
     "argo_autosync_off",
     "argo_autosync_restore",

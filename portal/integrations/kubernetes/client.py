@@ -21,6 +21,7 @@ from .errors import (
     KubernetesForbidden,
     KubernetesInvalid,
     KubernetesNotFound,
+    KubernetesOutcomeUnknown,
     KubernetesUnauthorized,
     KubernetesUnreachable,
 )
@@ -37,6 +38,10 @@ RBAC_MESSAGE = re.compile(
     r'(?: in the namespace "(?P<namespace>[^"]+)")?'
 )
 RBAC_USER = re.compile(r'User "(?P<user>[^"]+)"')
+WRITE_VERBS = frozenset({"create", "update", "patch", "delete"})
+# Failures after the request went out: the server may have carried it out (urllib3 calls a
+# timeout while waiting for the answer and a connection closed before it "read errors").
+ANSWER_LOST = (urllib3.exceptions.ReadTimeoutError, urllib3.exceptions.ProtocolError)
 
 
 @dataclass(frozen=True)
@@ -71,12 +76,19 @@ class _Session:
         """Call a client method and return the raw body; `what` is (verb, resource, ns, name)."""
         kwargs["_preload_content"] = False
         kwargs["_request_timeout"] = self.timeout
+        # A change sent for real (not a dry run) whose answer is lost may have been applied.
+        change = what[0] in WRITE_VERBS and kwargs.get("dry_run") != "All"
         try:
             response = method(*args, **kwargs)
             data: bytes = response.data
         except ApiException as error:
+            if change and error.status == 504:
+                reason = str(_status_body(error).get("message") or "gateway timeout")
+                raise _outcome_unknown(reason, what) from error
             raise _api_error(error, *what) from error
         except (urllib3.exceptions.HTTPError, OSError) as error:
+            if change and _answer_lost(error):
+                raise _outcome_unknown(_failure_text(error), what) from error
             raise _unreachable(error, self.api.configuration.host) from error
         return data
 
@@ -243,7 +255,27 @@ def _api_error(
     return KubernetesError(f"Kubernetes API error {status}: {message}", status)
 
 
+def _answer_lost(error: Exception) -> bool:
+    """Return whether the request went out and only its answer failed (urllib3's read errors)."""
+    if isinstance(error, urllib3.exceptions.MaxRetryError):
+        return isinstance(error.reason, ANSWER_LOST)
+    return isinstance(error, ANSWER_LOST)
+
+
+def _outcome_unknown(reason: str, what: tuple[str, str, str, str]) -> KubernetesOutcomeUnknown:
+    verb, resource, namespace, name = what
+    subject = f"{resource} {namespace + '/' if namespace else ''}{name}"
+    return KubernetesOutcomeUnknown(f"{verb} of {subject}", reason.rstrip("."))
+
+
 def _unreachable(error: Exception, host: str) -> KubernetesUnreachable:
+    return KubernetesUnreachable(
+        f"Cannot reach the Kubernetes API at {host}: {_failure_text(error)}."
+    )
+
+
+def _failure_text(error: Exception) -> str:
+    """Return a connection failure in a few words."""
     reason = getattr(error, "reason", None) or error
     text = str(reason)
     # urllib3 wraps the socket error in its own words; keep the last, most specific part.
@@ -251,6 +283,8 @@ def _unreachable(error: Exception, host: str) -> KubernetesUnreachable:
         text = "connection refused"
     elif "timed out" in text.lower():
         text = "timed out"
+    elif "Connection aborted" in text or "RemoteDisconnected" in text:
+        text = "the connection was closed before an answer"
     elif "Name or service not known" in text or "nodename nor servname" in text:
         text = "the host name does not resolve"
-    return KubernetesUnreachable(f"Cannot reach the Kubernetes API at {host}: {text}.")
+    return text

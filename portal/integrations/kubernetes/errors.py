@@ -18,6 +18,22 @@ class KubernetesUnreachable(KubernetesError):
     """The API server did not answer: connection refused, timeout, DNS or TLS failure."""
 
 
+class KubernetesOutcomeUnknown(KubernetesUnreachable):
+    """A change was sent but its answer was lost (timeout, dropped connection, 504).
+
+    The API server may have applied it: read the object back before doing anything else.
+    `action` says what was sent ("patch of deployments.apps production/payments-api") and
+    `reason` how the answer was lost ("timed out").
+    """
+
+    def __init__(self, action: str, reason: str) -> None:
+        super().__init__(
+            f"The {action} was sent but its answer was lost ({reason}): it may have been applied."
+        )
+        self.action = action
+        self.reason = reason
+
+
 class KubernetesUnauthorized(KubernetesError):
     """401: the cluster does not accept the workers' credentials."""
 
@@ -42,6 +58,10 @@ class KubernetesNotFound(KubernetesError):
 
 class KubernetesConflict(KubernetesError):
     """409: the object changed since the preview (or already exists); preview again."""
+
+
+class TargetChanged(KubernetesConflict):
+    """What the preview pinned (a Deployment's spec and generation) changed since: preview again."""
 
 
 class KubernetesInvalid(KubernetesError):

@@ -1,5 +1,7 @@
 """Helpers over the apiserver's JSON: annotations, selectors, pod templates, timestamps."""
 
+import hashlib
+import json
 from copy import deepcopy
 from datetime import UTC, datetime
 from typing import Any
@@ -64,3 +66,36 @@ def _rfc3339(moment: datetime) -> str:
 
 def _now() -> str:
     return _rfc3339(datetime.now(UTC))
+
+
+def _pin(deployment: dict[str, Any], *, annotations: bool = False) -> dict[str, Any]:
+    """Return what a change previewed on a Deployment depends on: its spec and generation.
+
+    Not its resourceVersion: every status write (a crash-looping pod, several a minute) makes a
+    new one, and none of them changes what the change does. `annotations` pins the
+    Deployment's annotations too, for a change that rewrites them (a rollback).
+    """
+    metadata = deployment.get("metadata") or {}
+    pinned: dict[str, Any] = {"spec": deployment.get("spec") or {}}
+    if annotations:
+        pinned["annotations"] = metadata.get("annotations") or {}
+    digest = hashlib.sha256(
+        json.dumps(pinned, sort_keys=True, separators=(",", ":")).encode()
+    ).hexdigest()
+    return {
+        "generation": metadata.get("generation"),
+        "digest": digest,
+        "annotations": annotations,
+    }
+
+
+def _pin_change(deployment: dict[str, Any], pin: dict[str, Any]) -> str:
+    """Return how the Deployment moved away from its pin, in words ("" when it did not)."""
+    live = _pin(deployment, annotations=bool(pin.get("annotations")))
+    if live["generation"] != pin.get("generation"):
+        return (
+            f"its spec was changed: generation {pin.get('generation')} is now {live['generation']}"
+        )
+    if live["digest"] != pin.get("digest"):
+        return "its annotations were changed" if pin.get("annotations") else "its spec was changed"
+    return ""

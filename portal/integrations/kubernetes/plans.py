@@ -1,14 +1,18 @@
-"""Plans: a previewed change, pinned to a resourceVersion, then applied or found in place."""
+"""Plans: a previewed change, pinned to what it depends on, then applied or found in place."""
 
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from kubernetes import client as k8s_client
 
-from .client import CONTENT_TYPES, ClusterConfig, _session
-from .errors import KubernetesNotFound
-from .objects import RESTARTED_AT_ANNOTATION, _equal_ignore_hash, _images
+from .client import CONTENT_TYPES, ClusterConfig, _Session, _session
+from .errors import KubernetesConflict, KubernetesNotFound, TargetChanged
+from .objects import RESTARTED_AT_ANNOTATION, _equal_ignore_hash, _images, _pin_change
 from .previews import _with_precondition
+
+# How often a read-then-write on a Deployment is tried again when only its status moved in
+# between (a 409 on a resourceVersion read a moment before), before giving up.
+STATUS_RACE_ATTEMPTS = 5
 
 
 @dataclass(frozen=True)
@@ -18,6 +22,11 @@ class Plan:
     `patch_type` is "json", "strategic" or "merge" for a PATCH, "delete" for a node deletion
     (the patch is unused) and "create" for a ConfigMap that does not exist yet (the patch is
     the object to create).
+
+    A Deployment's plan is pinned by `pin` (its spec and generation, see `objects._pin`): the
+    change is applied while they are as previewed, whatever status writes came in between,
+    and refused (`TargetChanged`) once they are not. Other plans (and a Deployment plan made
+    before pins) are pinned by `resource_version` alone.
     """
 
     kind: str
@@ -30,6 +39,7 @@ class Plan:
     summary: str
     revision: int | None = None
     data: dict[str, Any] = field(default_factory=dict)
+    pin: dict[str, Any] = field(default_factory=dict)
 
 
 def _delete_options(uid: str, resource_version: str) -> Any:
@@ -83,13 +93,7 @@ def plan_apply(config: ClusterConfig, plan: Plan) -> dict[str, Any]:
                 "name": plan.name,
                 "resource_version": obj["metadata"]["resourceVersion"],
             }
-        obj = s.patch_deployment(
-            plan.namespace,
-            plan.name,
-            _with_precondition(plan.patch, plan.patch_type, plan.resource_version),
-            plan.patch_type,
-            dry_run=False,
-        )
+        obj = _patch_pinned_deployment(s, plan)
     return {
         "kind": plan.kind,
         "namespace": plan.namespace,
@@ -99,6 +103,47 @@ def plan_apply(config: ClusterConfig, plan: Plan) -> dict[str, Any]:
         "revision": plan.revision,
         "images": _images(obj["spec"]["template"]),
     }
+
+
+def _patch_pinned_deployment(s: _Session, plan: Plan) -> dict[str, Any]:
+    """Send a Deployment plan's patch while the Deployment is as the preview pinned it.
+
+    The patch carries the resourceVersion just read as its precondition, so nothing slips in
+    between the check and the write; a 409 there that only a status write caused is tried
+    again with a fresh read.
+    """
+    if not plan.pin:
+        return s.patch_deployment(
+            plan.namespace,
+            plan.name,
+            _with_precondition(plan.patch, plan.patch_type, plan.resource_version),
+            plan.patch_type,
+            dry_run=False,
+        )
+    attempts_left = STATUS_RACE_ATTEMPTS
+    while True:
+        live = s.deployment(plan.namespace, plan.name)
+        change = _pin_change(live, plan.pin)
+        if change:
+            raise TargetChanged(
+                f"Conflict: deployment {plan.namespace}/{plan.name} changed since the preview "
+                f"({change}); preview again.",
+                status=409,
+            )
+        try:
+            return s.patch_deployment(
+                plan.namespace,
+                plan.name,
+                _with_precondition(
+                    plan.patch, plan.patch_type, live["metadata"]["resourceVersion"]
+                ),
+                plan.patch_type,
+                dry_run=False,
+            )
+        except KubernetesConflict:
+            attempts_left -= 1
+            if not attempts_left:
+                raise
 
 
 def plan_in_place(config: ClusterConfig, plan: Plan) -> bool:

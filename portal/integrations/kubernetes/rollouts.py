@@ -1,12 +1,14 @@
 """Deployments: rollout history and status, and the rollback, restart and image pin plans."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from .client import ClusterConfig, _session
+from .client import ClusterConfig, _Session, _session
 from .errors import (
     AlreadyInPlace,
+    KubernetesConflict,
     KubernetesInvalid,
     NoRolloutHistory,
     RevisionNotFound,
@@ -18,11 +20,12 @@ from .objects import (
     REVISION_ANNOTATION,
     _equal_ignore_hash,
     _images,
+    _pin,
     _revision_of,
     _rfc3339,
     _without_hash,
 )
-from .plans import Plan
+from .plans import STATUS_RACE_ATTEMPTS, Plan
 from .previews import _diff, _with_precondition
 
 # kubectl's rollback keeps these from the Deployment and takes every other annotation from the
@@ -83,6 +86,38 @@ def _revisions(deployment: dict[str, Any], owned: list[dict[str, Any]]) -> list[
     return sorted(revisions, key=lambda r: r.number)
 
 
+def _dry_run(
+    s: _Session,
+    namespace: str,
+    deployment: str,
+    build: Callable[[dict[str, Any]], tuple[Any, str]],
+) -> tuple[dict[str, Any], Any, dict[str, Any]]:
+    """Read a Deployment, build a patch from it and dry-run it against what was read.
+
+    `build` returns (patch, patch type) or raises why there is nothing to do. Returns (the
+    Deployment read, the patch, the dry run's result); a status write between the read and the
+    dry run (409) means reading again.
+    """
+    attempts_left = STATUS_RACE_ATTEMPTS
+    while True:
+        dep = s.deployment(namespace, deployment)
+        patch, patch_type = build(dep)
+        try:
+            preview = s.patch_deployment(
+                namespace,
+                deployment,
+                _with_precondition(patch, patch_type, dep["metadata"]["resourceVersion"]),
+                patch_type,
+                dry_run=True,
+            )
+        except KubernetesConflict:
+            attempts_left -= 1
+            if not attempts_left:
+                raise
+            continue
+        return dep, patch, preview
+
+
 def rollout_history(config: ClusterConfig, *, namespace: str, deployment: str) -> list[Revision]:
     """Return `kubectl rollout history` of a Deployment, oldest revision first."""
     with _session(config) as s:
@@ -120,11 +155,13 @@ def rollback_plan(
     config: ClusterConfig, *, namespace: str, deployment: str, to_revision: int | None = None
 ) -> Plan:
     """Preview `kubectl rollout undo [--to-revision=N]` with a server-side dry run."""
-    with _session(config) as s:
-        dep = s.deployment(namespace, deployment)
-        owned = s.owned_replicasets(dep)
-        target = _rollback_target(owned, to_revision, deployment)
-        number = _revision_of(target)
+    found: dict[str, Any] = {}
+
+    def build(dep: dict[str, Any]) -> tuple[Any, str]:
+        if "owned" not in found:
+            found["owned"] = s.owned_replicasets(dep)
+        target = _rollback_target(found["owned"], to_revision, deployment)
+        found["target"] = target
         if dep["spec"].get("paused"):
             raise RolloutPaused(
                 "you cannot rollback a paused deployment; resume it first with "
@@ -132,9 +169,9 @@ def rollback_plan(
             )
         if _equal_ignore_hash(target["spec"]["template"], dep["spec"]["template"]):
             raise AlreadyInPlace(
-                f"skipped rollback (current template already matches revision {number})"
+                f"skipped rollback (current template already matches revision "
+                f"{_revision_of(target)})"
             )
-        template = _without_hash(target["spec"]["template"])
         dep_annotations = dep["metadata"].get("annotations") or {}
         annotations = {
             key: value for key, value in dep_annotations.items() if key in ROLLBACK_KEPT_ANNOTATIONS
@@ -145,17 +182,21 @@ def rollback_plan(
             if key not in ROLLBACK_KEPT_ANNOTATIONS
         )
         patch = [
-            {"op": "replace", "path": "/spec/template", "value": template},
+            {
+                "op": "replace",
+                "path": "/spec/template",
+                "value": _without_hash(target["spec"]["template"]),
+            },
             {"op": "replace", "path": "/metadata/annotations", "value": annotations},
         ]
-        resource_version = dep["metadata"]["resourceVersion"]
-        preview = s.patch_deployment(
-            namespace,
-            deployment,
-            _with_precondition(patch, "json", resource_version),
-            "json",
-            dry_run=True,
-        )
+        return patch, "json"
+
+    with _session(config) as s:
+        dep, patch, preview = _dry_run(s, namespace, deployment, build)
+    owned, target = found["owned"], found["target"]
+    number = _revision_of(target)
+    template = patch[0]["value"]
+    resource_version = dep["metadata"]["resourceVersion"]
     current = next((r for r in _revisions(dep, owned) if r.current), None)
     current_number = current.number if current else _revision_of(dep)
     from_images = ", ".join(_images(dep["spec"]["template"]))
@@ -177,6 +218,8 @@ def rollback_plan(
             f"deployment {deployment}{flag} -n {namespace}`."
         ),
         revision=number,
+        # The rollback rewrites the Deployment's annotations: they are pinned with its spec.
+        pin=_pin(dep, annotations=True),
         data={
             "from_revision": current_number,
             "replicaset": target["metadata"]["name"],
@@ -192,18 +235,15 @@ def restart_plan(config: ClusterConfig, *, namespace: str, deployment: str, at: 
     patch = {
         "spec": {"template": {"metadata": {"annotations": {RESTARTED_AT_ANNOTATION: restarted_at}}}}
     }
-    with _session(config) as s:
-        dep = s.deployment(namespace, deployment)
+
+    def build(dep: dict[str, Any]) -> tuple[Any, str]:
         if dep["spec"].get("paused"):
             raise RolloutPaused("can't restart paused deployment (run rollout resume first)")
-        resource_version = dep["metadata"]["resourceVersion"]
-        preview = s.patch_deployment(
-            namespace,
-            deployment,
-            _with_precondition(patch, "strategic", resource_version),
-            "strategic",
-            dry_run=True,
-        )
+        return patch, "strategic"
+
+    with _session(config) as s:
+        dep, _, preview = _dry_run(s, namespace, deployment, build)
+    resource_version = dep["metadata"]["resourceVersion"]
     return Plan(
         kind="restart",
         namespace=namespace,
@@ -218,6 +258,7 @@ def restart_plan(config: ClusterConfig, *, namespace: str, deployment: str, at: 
             f"{deployment} -n {namespace}`."
         ),
         data={"restarted_at": restarted_at},
+        pin=_pin(dep),
     )
 
 
@@ -225,8 +266,9 @@ def image_pin_plan(
     config: ClusterConfig, *, namespace: str, deployment: str, container: str, image: str
 ) -> Plan:
     """Preview `kubectl set image deployment/<d> <container>=<image>` (strategic merge by name)."""
-    with _session(config) as s:
-        dep = s.deployment(namespace, deployment)
+    found: dict[str, str] = {}
+
+    def build(dep: dict[str, Any]) -> tuple[Any, str]:
         pod_spec = dep["spec"]["template"].get("spec") or {}
         list_name, current = "", None
         for candidate in ("containers", "initContainers"):
@@ -242,18 +284,17 @@ def image_pin_plan(
                 f'unable to find container named "{container}" in deployment {deployment} '
                 f"(containers: {names})"
             )
-        previous_image = current.get("image", "")
-        if previous_image == image:
+        if current.get("image", "") == image:
             raise AlreadyInPlace(f'container "{container}" of {deployment} already runs {image}')
-        patch = {"spec": {"template": {"spec": {list_name: [{"name": container, "image": image}]}}}}
-        resource_version = dep["metadata"]["resourceVersion"]
-        preview = s.patch_deployment(
-            namespace,
-            deployment,
-            _with_precondition(patch, "strategic", resource_version),
-            "strategic",
-            dry_run=True,
-        )
+        found.update(list_name=list_name, previous_image=current.get("image", ""))
+        return {
+            "spec": {"template": {"spec": {list_name: [{"name": container, "image": image}]}}}
+        }, ("strategic")
+
+    with _session(config) as s:
+        dep, patch, preview = _dry_run(s, namespace, deployment, build)
+    list_name, previous_image = found["list_name"], found["previous_image"]
+    resource_version = dep["metadata"]["resourceVersion"]
     paused = (
         " The Deployment is paused: the new image rolls out only after `kubectl rollout resume`."
         if dep["spec"].get("paused")
@@ -278,6 +319,7 @@ def image_pin_plan(
             "image": image,
             "previous_image": previous_image,
         },
+        pin=_pin(dep),
     )
 
 

@@ -312,8 +312,10 @@ def test_a_conflict_after_the_preview_makes_a_fresh_preview_not_a_blind_retry(
     k8s, request_job, confirm, incident
 ):
     job = request_job("rollback")
-    # Someone else changes the Deployment between the preview and the confirmation.
-    k8s.set_rollout(NS, DEPLOYMENT, updated=3, available=3, replicas=3)
+    # Someone else scales the Deployment between the preview and the confirmation.
+    scaled = k8s.get("deployments", NS, DEPLOYMENT)
+    scaled["spec"]["replicas"] = 5
+    k8s.put("deployments", scaled)
 
     job = confirm(job)
 
@@ -330,6 +332,104 @@ def test_a_conflict_after_the_preview_makes_a_fresh_preview_not_a_blind_retry(
     fresh = confirm(fresh)
     assert fresh.state == State.SUCCEEDED
     assert template_image(k8s) == IMAGES[1]
+
+
+def test_a_crash_looping_deployment_is_rolled_back_although_its_status_keeps_changing(
+    k8s, request_job, confirm, incident
+):
+    job = request_job("rollback")
+    # Its pods crash and restart: the controller rewrites the status (a new resourceVersion)
+    # between the preview and the confirmation, and after every read while the job runs.
+    k8s.status_write(NS, DEPLOYMENT)
+    k8s.status_write(NS, DEPLOYMENT)
+    k8s.crash_loop(NS, DEPLOYMENT, writes=2)
+    live = k8s.get("deployments", NS, DEPLOYMENT)
+    assert live["metadata"]["resourceVersion"] != job.pinned["resource_version"]
+
+    job = confirm(job)
+
+    assert job.state == State.SUCCEEDED, job.error
+    assert template_image(k8s) == IMAGES[1]
+    assert len(applied_patches(k8s)) >= 1
+    assert not Job.objects.filter(parent=job, kind="rollback").exists(), "no fresh preview"
+    assert "Succeeded: roll back deployment payments-api" in job_events(incident)[2][1]
+
+
+def test_a_lost_answer_to_a_restart_is_read_back_and_the_restart_is_not_repeated(
+    k8s, request_job, confirm, cluster
+):
+    job = request_job("restart")
+    # The API server applies the PATCH, then the connection drops before its answer.
+    k8s.lose_answer("PATCH", "deployments/payments-api")
+
+    job = confirm(job)
+
+    assert job.state == State.SUCCEEDED, job.error
+    assert "Restarted deployment payments-api" in job.summary
+    assert "answer to the patch of deployments.apps production/payments-api was lost" in (
+        job.summary
+    )
+    assert len(applied_patches(k8s)) == 1, "the restart was sent once"
+    template = k8s.get("deployments", NS, DEPLOYMENT)["spec"]["template"]
+    restarted_at = job.pinned["data"]["restarted_at"]
+    assert template["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"] == restarted_at
+    assert child(job, "rollout_status").state == State.RUNNING, "the rollout is followed"
+
+
+def test_a_restart_answered_after_the_client_timeout_is_done_not_failed(
+    k8s, request_job, confirm, cluster
+):
+    cluster.request_timeout_seconds = 1
+    cluster.save()
+    job = request_job("restart")
+    k8s.lose_answer("PATCH", "deployments/payments-api", hang=3)
+
+    job = confirm(job)
+
+    assert job.state == State.SUCCEEDED, job.error
+    assert "was lost (timed out)" in job.summary
+    assert len(applied_patches(k8s)) == 1
+
+
+def test_a_lost_answer_to_a_change_that_was_not_applied_says_so(k8s, request_job, confirm):
+    job = request_job("restart")
+    k8s.fail("PATCH", "deployments/payments-api", 504, message="Timeout: request did not complete")
+
+    job = confirm(job)
+
+    assert job.state == State.FAILED
+    assert job.error.startswith("Not applied: the answer to the patch")
+    assert "does not show the change" in job.error
+    annotations = (
+        k8s.get("deployments", NS, DEPLOYMENT)["spec"]["template"]["metadata"].get("annotations")
+        or {}
+    )
+    assert "kubectl.kubernetes.io/restartedAt" not in annotations
+
+
+def test_a_lost_answer_that_cannot_be_read_back_is_read_back_later(
+    k8s, request_job, confirm, run_commits
+):
+    job = request_job("restart")
+    # The answer is lost, and the read-back right after it fails too (a struggling server).
+    k8s.lose_answer(
+        "PATCH",
+        "deployments/payments-api",
+        then=lambda: k8s.fail("GET", "deployments/payments-api", 503),
+    )
+
+    job = confirm(job)
+
+    assert job.state == State.RUNNING, job.error
+    assert job.summary.startswith("Outcome unknown")
+    assert job.output["outcome_unknown"] is True
+
+    fire_timers(run_commits)
+
+    job.refresh_from_db()
+    assert job.state == State.SUCCEEDED, job.error
+    assert "read back later, the cluster shows the change in place" in job.summary
+    assert len(applied_patches(k8s)) == 1, "the restart was not sent twice"
 
 
 def test_a_job_past_its_deadline_is_failed_not_run(

@@ -245,7 +245,9 @@ def test_the_job_page_offers_the_fresh_preview_after_a_conflict(
     client, k8s, request_job, confirm, incident, alice
 ):
     job = request_job("rollback")
-    k8s.set_rollout(NS, DEPLOYMENT, updated=3, available=3, replicas=3)
+    scaled = k8s.get("deployments", NS, DEPLOYMENT)
+    scaled["spec"]["replicas"] = 5  # someone scales it between the preview and the confirm
+    k8s.put("deployments", scaled)
     job = confirm(job)
     client.force_login(alice)
 

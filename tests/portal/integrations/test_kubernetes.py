@@ -242,6 +242,60 @@ def test_rollback_after_the_deployment_changed_since_the_preview_is_a_conflict(f
     assert live_image(fake) == image("v3")
 
 
+def test_status_writes_after_the_preview_do_not_stop_the_change(fake_kubernetes):
+    fake, cluster = fake_kubernetes
+    seed_payments(fake)
+    plan = k8s.rollback_plan(cluster, namespace=NS, deployment=DEP)
+    # A crash loop: the controller keeps writing the status, spec untouched.
+    fake.status_write(NS, DEP)
+    fake.crash_loop(NS, DEP, writes=2)
+
+    k8s.plan_apply(cluster, plan)
+
+    assert live_image(fake) == image("v2")
+
+
+def test_a_spec_change_after_the_preview_names_what_changed(fake_kubernetes):
+    fake, cluster = fake_kubernetes
+    seed_payments(fake)
+    plan = k8s.restart_plan(cluster, namespace=NS, deployment=DEP, at=datetime.now(UTC))
+    changed = fake.get("deployments", NS, DEP)
+    changed["spec"]["template"]["spec"]["containers"][0]["image"] = image("v4")
+    fake.put("deployments", changed)
+
+    with pytest.raises(
+        k8s.TargetChanged, match=r"changed since the preview \(its spec was changed"
+    ):
+        k8s.plan_apply(cluster, plan)
+
+    assert live_image(fake) == image("v4")
+
+
+@pytest.mark.parametrize("hang", [None, 2.0])
+def test_a_change_whose_answer_is_lost_is_outcome_unknown_not_unreachable(fake_kubernetes, hang):
+    fake, cluster = fake_kubernetes
+    seed_payments(fake)
+    plan = k8s.restart_plan(cluster, namespace=NS, deployment=DEP, at=datetime.now(UTC))
+    fake.lose_answer("PATCH", f"deployments/{DEP}", hang=hang)
+
+    with pytest.raises(k8s.KubernetesOutcomeUnknown, match="may have been applied"):
+        k8s.plan_apply(dataclasses.replace(cluster, request_timeout=0.5), plan)
+
+    assert k8s.plan_in_place(cluster, plan), "it was applied all the same"
+
+
+def test_a_change_that_could_not_be_sent_is_plainly_unreachable(fake_kubernetes):
+    fake, cluster = fake_kubernetes
+    seed_payments(fake)
+    plan = k8s.restart_plan(cluster, namespace=NS, deployment=DEP, at=datetime.now(UTC))
+    fake.down()
+
+    with pytest.raises(k8s.KubernetesUnreachable, match="connection refused") as failed:
+        k8s.plan_apply(cluster, plan)
+
+    assert not isinstance(failed.value, k8s.KubernetesOutcomeUnknown)
+
+
 def test_a_retried_rollback_finds_itself_in_place(fake_kubernetes):
     fake, cluster = fake_kubernetes
     seed_payments(fake)

@@ -6,9 +6,10 @@ confirmation that queues it. A worker claims a queued job with a conditional upd
 (queued → running, attempts + 1); the outcome is recorded only by the attempt that holds it.
 
 At most once, then reconciled: a running job met again (a redelivered task, or its deadline
-passed) re-reads the cluster and does nothing if the target is in place; a 409 against the
-pinned resourceVersion makes a fresh preview, never a blind retry; past its deadline a job is
-failed, not retried. Waiting for a rollout re-schedules itself with a timer instead of sleeping.
+passed) re-reads the cluster and does nothing if the target is in place; a change to what the
+preview pinned (a Deployment's spec and generation, not its status) makes a fresh preview,
+never a blind retry; a change whose answer was lost is read back, not called failed; past its
+deadline a job is failed, not retried. Waiting for a rollout re-schedules itself with a timer instead of sleeping.
 Each request and each outcome is a timeline event.
 
 Modules: .request (what people ask: request, confirm, refresh, cancel), .execution (what the

@@ -5,8 +5,13 @@ outcome is recorded only by the attempt that holds it (.outcome). At most once, 
 reconciled: a running job met again (a redelivered task, or its deadline passed) re-reads the
 cluster and does nothing if the target is in place; a 409 against the pinned resourceVersion
 makes a fresh preview, never a blind retry; past its deadline a job is failed, not retried.
+A change whose answer was lost (a timeout, a dropped connection) is read back, never just
+called failed: in place, it succeeded; not in place, it was not applied; unreadable, the job
+stays running and reads it back again until its deadline.
 Before a change Argo CD's self-heal would undo, auto-sync goes off first, as a child job.
 """
+
+from datetime import timedelta
 
 from django.db import transaction
 from django.db.models import F
@@ -21,7 +26,11 @@ from ..failures import control_plane_refusal, failure_message
 from .common import K, State, _load, _lock, _record, preview_timeout
 from .outcome import _finish, _record_finished
 from .rollout import _rollout_check
-from .wakeups import _wake_after_commit
+from .wakeups import _read_back_wake, _wake_after_commit
+
+# A change whose answer was lost and whose target could not be read back is read back again
+# this much later (until the job's deadline).
+READ_BACK_AFTER = timedelta(seconds=30)
 
 
 def job_preview(*, job_id: int) -> str:
@@ -129,12 +138,21 @@ def _run_mutating(job: Job, *, retry: bool, past_deadline: bool) -> str:
     config = kinds.cluster_config(job.target.cluster)
     try:
         if retry:
-            if kinds.in_place(job, config):
+            try:
+                done = kinds.in_place(job, config)
+            except kinds.JOB_ERRORS as exc:
+                if job.output.get("outcome_unknown"):
+                    return _still_unknown(job, exc, past_deadline=past_deadline)
+                raise
+            if done:
                 return _finish(
                     job,
                     State.SUCCEEDED,
                     summary="Already in place: the cluster shows the change, so nothing was "
-                    "sent again (reconciled after the worker was interrupted).",
+                    "sent again (reconciled after the worker was interrupted)."
+                    if not job.output.get("outcome_unknown")
+                    else f"{_done_text(job)} The answer to it was lost; read back later, the "
+                    "cluster shows the change in place.",
                     output={"reconciled": True},
                 )
             if past_deadline:
@@ -155,14 +173,20 @@ def _run_mutating(job: Job, *, retry: bool, past_deadline: bool) -> str:
     except k8s.KubernetesConflict:
         return _fresh_preview(job)
     except kinds.UNKNOWN_OUTCOME_ERRORS as exc:
-        # The tool gave up waiting, not necessarily the change: read the outcome back.
+        # The answer was lost, not necessarily the change: read the outcome back.
         return _reconcile_after_timeout(job, config, exc)
     except kinds.JOB_ERRORS as exc:
         return _finish(job, State.FAILED, error=failure_message(exc, job))
     return _finish(job, State.SUCCEEDED, summary=summary, output=output)
 
 
+def _done_text(job: Job) -> str:
+    return kinds.applied_summary(job) if job.kind in kinds.PLAN_KINDS else kinds.describe(job)
+
+
 def _reconcile_after_timeout(job: Job, config: k8s.ClusterConfig, exc: Exception) -> str:
+    if isinstance(exc, k8s.KubernetesOutcomeUnknown):
+        return _reconcile_lost_answer(job, config, exc)
     try:
         done = kinds.in_place(job, config)
     except kinds.JOB_ERRORS:
@@ -175,6 +199,97 @@ def _reconcile_after_timeout(job: Job, config: k8s.ClusterConfig, exc: Exception
             output={"reconciled": True},
         )
     return _finish(job, State.FAILED, error=failure_message(exc, job))
+
+
+def _reconcile_lost_answer(
+    job: Job, config: k8s.ClusterConfig, lost: k8s.KubernetesOutcomeUnknown
+) -> str:
+    """The cluster may have applied the change: read it back rather than call it failed."""
+    if job.kind in kinds.IDEMPOTENT_KINDS:
+        # Putting auto-sync where it may already be is harmless: send it once more.
+        try:
+            summary, output = kinds.apply(job, config, again=True)
+        except kinds.JOB_ERRORS as again:
+            return _finish(job, State.FAILED, error=failure_message(again, job))
+        return _finish(job, State.SUCCEEDED, summary=summary, output=output)
+    try:
+        done = kinds.in_place(job, config)
+    except kinds.JOB_ERRORS as read_error:
+        return _still_unknown(job, read_error, lost=lost, past_deadline=False)
+    if done:
+        return _finish(
+            job,
+            State.SUCCEEDED,
+            summary=f"{_done_text(job)} The answer to the {lost.action} was lost "
+            f"({lost.reason}); read back, the cluster shows the change in place.",
+            output={"reconciled": True},
+        )
+    return _finish(
+        job,
+        State.FAILED,
+        error=f"Not applied: the answer to the {lost.action} was lost ({lost.reason}), and "
+        "read back, the cluster does not show the change. Request it again for a fresh preview.",
+    )
+
+
+def _still_unknown(
+    job: Job,
+    read_error: Exception,
+    *,
+    past_deadline: bool,
+    lost: k8s.KubernetesOutcomeUnknown | None = None,
+) -> str:
+    """The change's answer was lost and the cluster cannot be read back: keep trying, or stop.
+
+    Until its deadline the job stays running and reads the target back on a timer; past it,
+    it fails saying what to check, since the change may well be in place.
+    """
+    what = (
+        f"the answer to the {lost.action} was lost ({lost.reason})"
+        if lost is not None
+        else job.output.get("lost", "the answer to the change was lost")
+    )
+    unreadable = failure_message(read_error, job)
+    if past_deadline:
+        return _finish(
+            job,
+            State.FAILED,
+            error=f"Outcome unknown: {what}, and the cluster could not be read back before the "
+            f"deadline ({unreadable}) It may have been applied: {_how_to_check(job)} before "
+            "requesting it again.",
+            output={"outcome_unknown": True},
+        )
+    now = timezone.now()
+    due = now + READ_BACK_AFTER
+    if job.deadline_at is not None:
+        due = min(due, job.deadline_at + timedelta(seconds=1))
+    with transaction.atomic():
+        held = Job.objects.filter(pk=job.pk, state=State.RUNNING, attempts=job.attempts).update(
+            summary=f"Outcome unknown: {what}, and the cluster could not be read back yet "
+            f"({unreadable}) It is read back again shortly; nothing is sent again until then.",
+            output={"outcome_unknown": True, "lost": what, "checked_at": now.isoformat()},
+        )
+        if not held:
+            return "another attempt took over"
+        _read_back_wake(job, due_at=due)
+    return f"outcome unknown: reading back at {due.isoformat()}"
+
+
+def _how_to_check(job: Job) -> str:
+    namespace, deployment = job.target.namespace, job.params.get("deployment", "")
+    if job.kind == K.RESTART:
+        restarted_at = (job.pinned.get("data") or {}).get("restarted_at", "")
+        return (
+            f"check whether deployment {deployment}'s pod template carries "
+            f"kubectl.kubernetes.io/restartedAt: {restarted_at} (`kubectl get deployment "
+            f"{deployment} -n {namespace} -o yaml`)"
+        )
+    if job.kind in (K.ROLLBACK, K.IMAGE_PIN):
+        return (
+            f"check `kubectl rollout history deployment/{deployment} -n {namespace}` and the "
+            "images it runs"
+        )
+    return f"check {kinds.describe(job)} in the cluster"
 
 
 def _control_plane_refusal(config: k8s.ClusterConfig) -> str:
@@ -233,7 +348,11 @@ def _argo_autosync_off_first(job: Job, config: k8s.ClusterConfig) -> str:
         )
         child.refresh_from_db()
     try:
-        summary, output = kinds.apply(child, config)
+        try:
+            summary, output = kinds.apply(child, config)
+        except k8s.KubernetesOutcomeUnknown:
+            # Turning auto-sync off again is harmless, and keeps the block it had on record.
+            summary, output = kinds.apply(child, config, again=True)
     except kinds.ADAPTER_ERRORS as exc:
         message = failure_message(exc, child)
         _finish(child, State.FAILED, error=message)

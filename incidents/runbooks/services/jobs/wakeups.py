@@ -6,7 +6,7 @@ RunbooksConfig.ready() does in every process.
 """
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.utils import timezone
@@ -54,6 +54,17 @@ def _wake_after_commit(job: Job) -> None:
         )
 
 
+def _read_back_wake(job: Job, *, due_at: datetime) -> None:
+    """Wake the job at `due_at` to read back a change whose answer was lost."""
+    timer_schedule(
+        kind=WAKE_KIND,
+        key=f"runbooks.job-{job.pk}-read-back-{uuid.uuid4().hex[:8]}",
+        due_at=due_at,
+        payload={"job_id": job.pk, "read_back": True},
+        precise=False,
+    )
+
+
 @timer_handler(WAKE_KIND)
 def job_wake(timer: Timer) -> str:
     """Enqueue a job's pending step again if it is still waiting for a worker."""
@@ -69,6 +80,9 @@ def job_wake(timer: Timer) -> str:
     elif job.state == State.QUEUED or past_deadline:
         # A running job is left alone until its deadline: it may be mid-change right now.
         task, what = RUN_TASK, "run"
+    elif timer.payload.get("read_back") and job.output.get("outcome_unknown"):
+        # Its change was sent but the answer lost, and the cluster could not be read back.
+        task, what = RUN_TASK, "read-back"
     else:
         return "running"
     if not enqueue(task, job.pk):
