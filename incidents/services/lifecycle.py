@@ -404,15 +404,22 @@ def incident_resolve(
     message: str = "",
     source: str = Source.WEB,
     at: datetime | None = None,
+    even_if_acknowledged: bool = False,
 ) -> Incident:
-    """Resolve the incident; with no actor, the alert source resolved an unacknowledged one."""
+    """Resolve the incident; with no actor, the alert source resolved an unacknowledged one.
+
+    With `even_if_acknowledged`, the alert source also resolves an acknowledged one (PagerDuty
+    Events v2: a `resolve` resolves the incident whoever acknowledged it); an incident people
+    moved on to investigating or mitigated is still only resolved by them.
+    """
     if actor is not None:
         require(actor, Action.RESOLVE, incident)
+    unattended = {S.TRIGGERED, S.ACKNOWLEDGED} if even_if_acknowledged else {S.TRIGGERED}
     with transaction.atomic():
         incident = _lock(incident)
         if incident.status == S.RESOLVED:
             return incident
-        if actor is None and incident.status != S.TRIGGERED:
+        if actor is None and incident.status not in unattended:
             raise TransitionNotAllowed(
                 f"{incident.reference} is being worked; only its Incident Commander resolves it.",
                 incident=incident,

@@ -225,7 +225,8 @@ def pagerduty_event(*, source: AlertSource, event: object) -> IngestResult:
         elif parsed.action == "acknowledge":
             _acknowledge_key(source, dedup_key, result)
         else:
-            _resolve_key(source, dedup_key, result)
+            # As at PagerDuty: a resolve resolves the incident, acknowledged or not.
+            _resolve_key(source, dedup_key, result, even_if_acknowledged=True)
 
     return _apply_atomically(apply, lambda: IngestResult(dedup_key=dedup_key))
 
@@ -449,8 +450,15 @@ def _acknowledge_key(source: AlertSource, dedup_key: str, result: IngestResult) 
         _note(incident, f"Alert acknowledged at the source: {_headline(alert)}", alert, now)
 
 
-def _resolve_key(source: AlertSource, dedup_key: str, result: IngestResult) -> None:
-    """Resolve the open alert under a dedup key; the next trigger with that key is a new one."""
+def _resolve_key(
+    source: AlertSource, dedup_key: str, result: IngestResult, *, even_if_acknowledged: bool = False
+) -> None:
+    """Resolve the open alert under a dedup key; the next trigger with that key is a new one.
+
+    Its incident resolves with it once none of its alerts fires: if nobody acknowledged it, or,
+    with `even_if_acknowledged` (PagerDuty Events v2), if it is acknowledged but nobody moved it
+    on to investigating or mitigated.
+    """
     now = timezone.now()
     alert = _open_alert_locked(source, dedup_key)
     if alert is None:
@@ -459,7 +467,7 @@ def _resolve_key(source: AlertSource, dedup_key: str, result: IngestResult) -> N
     _touch(alert, now, status=RESOLVED, ends_at=now)
     result.resolved += 1
     _record_resolutions([alert], now)
-    _resolve_unattended([alert], now)
+    _resolve_unattended([alert], now, even_if_acknowledged=even_if_acknowledged)
 
 
 # --- Ingestion steps ----------------------------------------------------------------------------
@@ -682,27 +690,41 @@ def _record_resolutions(alerts: list[Alert], now: datetime) -> None:
         )
 
 
-def _resolve_unattended(alerts: list[Alert], now: datetime) -> None:
-    """Resolve incidents nobody acknowledged once every one of their alerts has resolved."""
+def _resolve_unattended(
+    alerts: list[Alert], now: datetime, *, even_if_acknowledged: bool = False
+) -> None:
+    """Resolve incidents nobody acknowledged once every one of their alerts has resolved.
+
+    With `even_if_acknowledged`, acknowledged incidents too (nobody investigating them yet).
+    """
     incidents = {alert.incident_id for alert in alerts if alert.incident_id is not None}
     if not incidents:
         return  # (an empty `IN` runs no query, but building it costs as much as one)
-    for incident in Incident.objects.filter(pk__in=incidents, status=IncidentStatus.TRIGGERED):
+    statuses = [IncidentStatus.TRIGGERED]
+    if even_if_acknowledged:
+        statuses.append(IncidentStatus.ACKNOWLEDGED)
+    for incident in Incident.objects.filter(pk__in=incidents, status__in=statuses):
         if Alert.objects.filter(incident=incident, status=FIRING).exists():
             continue
         ended = [a.ends_at for a in alerts if a.incident_id == incident.pk and a.ends_at]
         at = _clamp(max(ended) if ended else now, incident.detected_at, now)
+        message = (
+            "Every alert resolved at the source."
+            if incident.status == IncidentStatus.ACKNOWLEDGED
+            else "Every alert resolved at the source before anyone acknowledged."
+        )
         try:
             incident_resolve(
                 incident=incident,
                 actor=None,
                 source=Source.ALERT,
                 at=at,
-                message="Every alert resolved at the source before anyone acknowledged.",
+                message=message,
+                even_if_acknowledged=even_if_acknowledged,
             )
         except TransitionNotAllowed:
-            # Someone acknowledged it meanwhile; it is theirs to resolve now.
-            logger.info("%s was acknowledged meanwhile; left open", incident.reference)
+            # Someone took it on meanwhile; it is theirs to resolve now.
+            logger.info("%s was taken on meanwhile; left open", incident.reference)
 
 
 def _attach_group(group: AlertGroup, alerts: list[Alert], incident: Incident) -> None:

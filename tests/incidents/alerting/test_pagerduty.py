@@ -4,7 +4,11 @@ import pytest
 
 from incidents.alerting.models import Alert, AlertSource
 from incidents.models import Incident, IncidentStatus
-from incidents.services import incident_acknowledge
+from incidents.services import (
+    incident_acknowledge,
+    incident_mitigate,
+    incident_start_investigating,
+)
 
 from .conftest import hook_url, make_source, sample
 
@@ -119,6 +123,52 @@ def test_resolve_resolves_the_alert_and_the_unacknowledged_incident(send_pd, pay
     assert status == 202
     assert Alert.objects.get().status == "resolved"
     assert Incident.objects.get().status == IncidentStatus.RESOLVED
+
+
+def test_acknowledge_then_resolve_resolves_the_incident_as_pagerduty_does(
+    send_pd, payments_api_rule
+):
+    send_pd()
+    send_pd(event_action="acknowledge", payload=None)
+
+    status, _ = send_pd(event_action="resolve", payload=None)
+
+    assert status == 202
+    incident = Incident.objects.get()
+    assert incident.status == IncidentStatus.RESOLVED
+    assert incident.resolved_at is not None
+    resolution = incident.timeline.get(kind="resolved")
+    assert (resolution.actor, resolution.source) == (None, "alert")
+    assert resolution.message == "Every alert resolved at the source."
+    assert Alert.objects.get().status == "resolved"
+
+
+def test_resolve_resolves_an_incident_a_person_acknowledged(send_pd, payments_api_rule, alice):
+    send_pd()
+    incident_acknowledge(incident=Incident.objects.get(), actor=alice)
+
+    send_pd(event_action="resolve", payload=None)
+
+    assert Incident.objects.get().status == IncidentStatus.RESOLVED
+
+
+@pytest.mark.parametrize("worked", ["investigating", "mitigated"])
+def test_resolve_leaves_an_incident_people_work_on_to_them(
+    send_pd, payments_api_rule, alice, worked
+):
+    send_pd()
+    incident = Incident.objects.get()
+    incident_acknowledge(incident=incident, actor=alice)
+    incident = incident_start_investigating(incident=incident, actor=alice)
+    if worked == "mitigated":
+        incident_mitigate(incident=incident, actor=alice)
+
+    send_pd(event_action="resolve", payload=None)
+
+    incident.refresh_from_db()
+    assert incident.status == worked
+    assert not incident.timeline.filter(kind="resolved").exists()
+    assert incident.timeline.filter(kind="alert", message__contains="resolved at the source")
 
 
 def test_after_a_resolve_the_same_key_opens_a_new_alert(send_pd, payments_api_rule):
