@@ -9,8 +9,8 @@ At most once, then reconciled: a running job met again (a redelivered task, or i
 passed) re-reads the cluster and does nothing if the target is in place; a change to what the
 preview pinned (a Deployment's spec and generation, not its status) makes a fresh preview,
 never a blind retry; a change whose answer was lost is read back, not called failed; past its
-deadline a job is failed, not retried. Waiting for a rollout re-schedules itself with a timer instead of sleeping.
-Each request and each outcome is a timeline event.
+deadline a job is failed, not retried. Waiting for a rollout re-schedules itself with a timer
+instead of sleeping. Each request and each outcome is a timeline event.
 
 Modules: .request (what people ask: request, confirm, refresh, cancel), .execution (what the
 workers do: preview, claim, run, reconcile), .outcome (recording how a job ended), .follow_ups
