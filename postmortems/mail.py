@@ -13,12 +13,12 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.core.mail import EmailMessage
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
 from portal.links import absolute_url
+from portal.mail import mail_send
 from portal.people import display_name
 from portal.templatetags.portal_tags import duration
 
@@ -63,11 +63,11 @@ def review_request_notify(*, review_id: int, requested_by_id: int | None = None)
             "link": postmortem_url(postmortem),
         },
     )
-    EmailMessage(
+    mail_send(
         subject=f"[{incident.reference}] Please review the postmortem: {incident.title}",
         body=body,
         to=[review.reviewer.email],
-    ).send()
+    )
     return True
 
 
@@ -104,11 +104,11 @@ def review_decision_notify(*, review_id: int) -> int:
             "link": postmortem_url(postmortem),
         },
     )
-    EmailMessage(
+    mail_send(
         subject=f"[{incident.reference}] {display_name(review.reviewer)} {verb} the postmortem",
         body=body,
         to=to,
-    ).send()
+    )
     return len(to)
 
 
@@ -158,15 +158,14 @@ def _send_invitation(
             "link": meeting.link,
         },
     )
-    message = EmailMessage(
+    mail_send(
         subject=f"{prefix}Postmortem review of {incident.reference}: {incident.title}",
         body=body,
         to=[to.email],
+        attachments=[
+            _calendar_part(review_meeting_calendar(meeting=meeting, method=method, now=now), method)
+        ],
     )
-    message.attach(
-        _calendar_part(review_meeting_calendar(meeting=meeting, method=method, now=now), method)
-    )
-    message.send()
 
 
 def review_meeting_invites_send(

@@ -33,7 +33,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.core.mail import EmailMultiAlternatives
 from django.db.models import Q
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -42,6 +41,7 @@ from django.utils import timezone
 from incidents.models import CompanyHoliday, Incident, IncidentRole, RoleAssignment, Team
 from incidents.oncall.business_hours import is_business_day
 from portal.links import absolute_url
+from portal.mail import mail_send
 from portal.models import Timer
 from portal.timers import timer_handler, timer_schedule
 
@@ -358,10 +358,7 @@ def _send(*, to: list[str], subject: str, template: str, context: dict[str, Any]
         html = render_to_string(f"postmortems/email/{template}.html", context)
 
     def send() -> None:
-        message = EmailMultiAlternatives(subject=subject, body=text, to=to)
-        if html:
-            message.attach_alternative(html, "text/html")
-        message.send()
+        mail_send(subject=subject, body=text, html=html or None, to=to)
 
     send()
 

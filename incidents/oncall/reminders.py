@@ -10,12 +10,12 @@ reminded of at most once whatever the wake-ups do.
 import logging
 from datetime import datetime, timedelta
 
-from django.core.mail import send_mail
 from django.utils import timezone
 
 from incidents.models import Incident, IncidentRole, IncidentStatus, TimelineEvent
 from incidents.selectors import incident_current_roles, incident_next_update_due
 from portal.links import absolute_url
+from portal.mail import mail_send
 from portal.models import Timer
 from portal.timers import timer_cancel, timer_handler, timer_schedule
 
@@ -99,11 +99,10 @@ def _remind(incident: Incident, why: str) -> int:
     if not people:
         return 0
     link = absolute_url(f"/incidents/{incident.pk}/")
-    send_mail(
+    mail_send(
         subject=f"[{incident.severity.code}] {incident.reference}: status update due",
-        message=f"{incident.title}\n\n{why}\nPost an internal status update: {link}\n",
-        from_email=None,
-        recipient_list=sorted(people),
+        body=f"{incident.title}\n\n{why}\nPost an internal status update: {link}\n",
+        to=sorted(people),
     )
     return len(people)
 

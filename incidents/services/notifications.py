@@ -3,11 +3,11 @@
 import logging
 from datetime import timedelta
 
-from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from portal.links import absolute_url
+from portal.mail import mail_send
 
 from ..models import IncidentStatus, TeamNotification, TimelineEvent
 
@@ -54,12 +54,11 @@ def incident_notify_team(*, event_id: int) -> TeamNotification | None:
                 event=event, recipients=[team.email], sent_at=timezone.now()
             )
             link = absolute_url(f"/incidents/{incident.pk}/")
-            send_mail(
+            mail_send(
                 subject=f"[{incident.severity.code}] {incident.reference} "
                 f"{event.get_kind_display().lower()}: {incident.title}",
-                message=f"{event.message}\n\n{_status_line(event)}{link}\n",
-                from_email=None,
-                recipient_list=[team.email],
+                body=f"{event.message}\n\n{_status_line(event)}{link}\n",
+                to=[team.email],
             )
     except IntegrityError:
         logger.info("notify skipped: event %s was already sent", event_id)

@@ -9,7 +9,6 @@ Publishing cancels it.
 import logging
 from datetime import datetime, timedelta
 
-from django.core.mail import send_mail
 from django.urls import reverse
 from django.utils import timezone
 
@@ -17,6 +16,7 @@ from incidents.models import Incident, IncidentRole, Severity, Source, TimelineE
 from incidents.selectors import incident_current_roles
 from incidents.services import timeline_record
 from portal.links import absolute_url
+from portal.mail import mail_send
 from portal.models import Timer
 from portal.people import display_name
 from portal.timers import timer_cancel, timer_handler, timer_schedule
@@ -104,7 +104,7 @@ def fire_initial_update_due(timer: Timer) -> str:
             f"Publish it here: {link}\n"
         )
         # Sent inside the timer's transaction: a failed send is retried, never lost.
-        send_mail(subject=subject, message=message, from_email=None, recipient_list=addresses)
+        mail_send(subject=subject, body=message, to=addresses)
         note = f"Reminded {names} to publish the initial status page update."
     else:
         note = "No status page update yet, and no Incident Commander or Communicator to remind."

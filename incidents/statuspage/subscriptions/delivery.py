@@ -19,7 +19,6 @@ from functools import partial
 from typing import Any
 
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.template.loader import render_to_string
@@ -27,6 +26,7 @@ from django.utils import timezone
 
 from portal.celery import enqueue
 from portal.integrations import webhooks as adapter
+from portal.mail import MailRefused, mail_send
 from portal.models import Timer
 from portal.timers import timer_cancel, timer_handler, timer_schedule
 
@@ -242,6 +242,10 @@ def delivery_attempt(*, delivery_id: int, attempt: int) -> str:
                 unsubscribe=delivery.payload["unsubscribe"],
                 message_id=webhooks.webhook_message_id(delivery.pk),
             )
+    except MailRefused as exc:  # can never be sent as addressed: no retry
+        with transaction.atomic():
+            _delivery_finish(delivery, state=Delivery.State.FAILED, error=str(exc))
+        return f"failed for good: {exc}"
     except (adapter.WebhookRefused, adapter.WebhookDeliveryError, OSError) as exc:
         return _delivery_failed(delivery, attempt=attempt, error=str(exc) or type(exc).__name__)
     with transaction.atomic():
@@ -359,6 +363,4 @@ def _email_send(
     if message_id is not None:
         domain = settings.DEFAULT_FROM_EMAIL.rpartition("@")[2] or "localhost"
         headers["Message-ID"] = f"<{message_id}@{domain}>"
-    message = EmailMultiAlternatives(subject=subject, body=text, to=[to], headers=headers)
-    message.attach_alternative(html, "text/html")
-    message.send(fail_silently=False)
+    mail_send(subject=subject, body=text, html=html, to=[to], headers=headers)
