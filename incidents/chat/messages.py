@@ -284,8 +284,12 @@ def pages(
     return Message(headline=headline, context=_context(incident))
 
 
-def page_dm(*, page: Page, ack_url: str) -> Message:
-    """Return a page as a direct message: the incident, an Acknowledge button and the ack link."""
+def page_dm(*, page: Page, ack_url: str | None) -> Message:
+    """Return a page as a direct message: the incident, an Acknowledge button and the ack link.
+
+    Without an ack link (an FYI page, or a recipient who may not acknowledge) there is no
+    button either.
+    """
     incident = page.incident
     verb = "FYI" if page.kind == Page.Kind.NOTIFY else "PAGE"
     severity = incident.severity
@@ -294,14 +298,16 @@ def page_dm(*, page: Page, ack_url: str) -> Message:
         lines.append(text(f"You are paged by escalation step {page.step_number + 1}."))
     elif page.kind == Page.Kind.NOTIFY:
         lines.append(text(f"You are told of every {severity.code} incident of your team."))
+    links = [Link("Open the incident", incident_url(incident))]
+    buttons: tuple[Button, ...] = ()
+    if ack_url is not None:
+        links.append(Link("Acknowledge by link (once, for a limited time)", ack_url))
+        buttons = (Button(ACTION_PAGE_ACK, "Acknowledge", str(page.pk), style="primary"),)
     return Message(
         headline=text(f"[{severity.code}] {verb} {incident.reference}: {incident.title}"),
         lines=tuple(lines),
-        links=(
-            Link("Open the incident", incident_url(incident)),
-            Link("Acknowledge by link (once, for a limited time)", ack_url),
-        ),
-        buttons=(Button(ACTION_PAGE_ACK, "Acknowledge", str(page.pk), style="primary"),),
+        links=tuple(links),
+        buttons=buttons,
         context=_context(incident),
         marker=page.delivery_id,
     )

@@ -11,6 +11,13 @@ from . import acks
 
 
 def _refused(request: HttpRequest, exc: ApplicationError) -> HttpResponse:
+    if isinstance(exc, acks.IncidentAlreadyResolved):
+        return render(
+            request,
+            "oncall/ack_resolved.html",
+            {"page": exc.page, "message": exc.message},
+            status=exc.status_code,
+        )
     return render(
         request, "oncall/ack_refused.html", {"message": exc.message}, status=exc.status_code
     )

@@ -2,6 +2,10 @@
 
 The token signs the page id and the page's own nonce with a timestamp; the page's `used_at` makes
 it single-use. Its lifetime is the FIREBREAK_ACK_LINK_MAX_AGE_SECONDS setting (default one hour).
+
+Only a page that asks its recipient to act carries a link: an FYI page (a manager told of an
+incident) and a page to someone who may not acknowledge (a viewer) go out without one. A link
+of an incident that is resolved or closed by the time it is used acknowledges nothing and says so.
 """
 
 from django.conf import settings
@@ -50,6 +54,29 @@ class AckLinkUsed(ApplicationError):
     status_code = 410
 
 
+class IncidentAlreadyResolved(ApplicationError):
+    """The page's incident is resolved or closed: there is nothing left to acknowledge."""
+
+    status_code = 409
+
+    def __init__(self, page: Page) -> None:
+        incident = page.incident
+        super().__init__(
+            f"{incident.reference} is already {incident.get_status_display().lower()}: "
+            "there is nothing to acknowledge.",
+            extra={"incident_id": incident.pk},
+        )
+        self.page = page
+
+
+def page_may_acknowledge(page: Page) -> bool:
+    """Return whether the page asks its recipient to acknowledge (and they may).
+
+    An FYI page only tells; a viewer may not acknowledge at all. Neither gets a link or button.
+    """
+    return page.kind != Page.Kind.NOTIFY and can(page.recipient, Action.ACKNOWLEDGE, page.incident)
+
+
 def ack_link_max_age() -> int:
     """Return how many seconds an acknowledge link stays valid."""
     return int(getattr(settings, "FIREBREAK_ACK_LINK_MAX_AGE_SECONDS", DEFAULT_MAX_AGE_SECONDS))
@@ -70,6 +97,11 @@ def ack_url(page: Page) -> str:
         # still sends links that point there.
         path = f"{ACK_PREFIX}{token}/"
     return absolute_url(path)
+
+
+def page_ack_url(page: Page) -> str | None:
+    """Return the page's acknowledge link, or None when the page may not acknowledge."""
+    return ack_url(page) if page_may_acknowledge(page) else None
 
 
 def page_from_ack_token(*, token: str) -> Page:
@@ -97,6 +129,8 @@ def page_from_ack_token(*, token: str) -> Page:
         raise AckLinkUsed(
             f"This acknowledge link was already used at {timezone.localtime(page.used_at):%H:%M}."
         )
+    if not page.incident.is_open:
+        raise IncidentAlreadyResolved(page)
     return page
 
 
@@ -127,6 +161,8 @@ def page_acknowledge(*, token: str) -> Page:
         )
         if page.used_at is not None:
             raise AckLinkUsed("This acknowledge link was already used.")
+        if not page.incident.is_open:  # resolved since the confirm page was shown
+            raise IncidentAlreadyResolved(page)
         _acknowledge_locked(page, actor=page.recipient, source=Source.WEB)
     return page
 
@@ -135,6 +171,7 @@ def page_acknowledge_as(*, page_id: int, actor: User, source: str) -> tuple[Page
     """Acknowledge a page as a signed-in person (its recipient or a responder); spend its link.
 
     Return the page and whether this acknowledged the incident (False: it was already).
+    Raises IncidentAlreadyResolved when the incident was resolved before anyone acknowledged it.
     """
     with transaction.atomic():
         page = (
@@ -152,5 +189,7 @@ def page_acknowledge_as(*, page_id: int, actor: User, source: str) -> tuple[Page
             )
         if page.acknowledged_at is not None:
             return page, False
+        if not page.incident.is_open:
+            raise IncidentAlreadyResolved(page)
         acted = _acknowledge_locked(page, actor=actor, source=source)
     return page, acted

@@ -18,7 +18,6 @@ from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from django.contrib.auth.models import User
-from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
@@ -31,11 +30,12 @@ from portal.backoff import backoff_delay
 from portal.errors import ApplicationError, InvalidInputError, PermissionDeniedError
 from portal.integrations import page_delivery as delivery
 from portal.links import absolute_url
+from portal.mail import mail_send, mail_subject
 from portal.models import Timer
 from portal.people import display_name
 from portal.timers import timer_cancel, timer_handler, timer_schedule
 
-from .acks import ack_url
+from .acks import page_ack_url
 from .business_hours import add_business_days, is_business_time, next_business_start
 from .channels import DeliveryRefused, page_channel, page_channels_available
 from .escalation import (
@@ -153,14 +153,13 @@ def _email_ticket(incident: Incident, due: datetime) -> None:
         return
     link = absolute_url(f"/incidents/{incident.pk}/")
     local_due = due.astimezone(ZoneInfo(team.time_zone))
-    send_mail(
+    mail_send(
         subject=f"[{incident.severity.code}] {incident.reference} ticket: {incident.title}",
-        message=(
+        body=(
             f"{incident.title}\n\nNobody is paged for {incident.severity.code}: "
             f"please pick this up by {local_due:%A %d %B %Y %H:%M %Z}.\n\n{link}\n"
         ),
-        from_email=None,
-        recipient_list=[team.email],
+        to=[team.email],
     )
 
 
@@ -377,17 +376,24 @@ def fire_escalation_step(timer: Timer) -> str:
 
 
 def page_message(page: Page) -> delivery.Message:
-    """Return what a page says: the incident, why this person hears of it, and the ack link."""
+    """Return what a page says: the incident, why this person hears of it, and the ack link.
+
+    The subject is one line (a title may span lines); the title keeps its lines in the text.
+    An FYI page, or one to someone who may not acknowledge, carries no ack link.
+    """
     incident = page.incident
     link = absolute_url(f"/incidents/{incident.pk}/")
-    ack = ack_url(page)
+    ack = page_ack_url(page)
     verb = "FYI" if page.kind == Page.Kind.NOTIFY else "PAGE"
-    subject = f"[{incident.severity.code}] {verb} {incident.reference}: {incident.title}"
+    subject = mail_subject(
+        f"[{incident.severity.code}] {verb} {incident.reference}: {incident.title}"
+    )
     text = (
         f"{incident.title}\n{incident.severity} · {incident.get_status_display()}\n\n"
         f"Open the incident: {link}\n"
-        f"Acknowledge (link valid for a limited time, once): {ack}\n"
     )
+    if ack is not None:
+        text += f"Acknowledge (link valid for a limited time, once): {ack}\n"
     return delivery.Message(
         subject=subject,
         text=text,

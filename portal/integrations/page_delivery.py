@@ -3,21 +3,27 @@
 A webhook request carries `X-Firebreak-Timestamp` (Unix seconds) and
 `X-Firebreak-Signature: sha256=<hex>`, the HMAC-SHA256 of `<timestamp>.<body>` under the contact
 method's secret, so a gateway can reject forged and replayed requests; `X-Firebreak-Delivery` is
-the same on every resend of one page, so a gateway can drop a duplicate.
+the same on every resend of one page, so a gateway can drop a duplicate. The body's `ack_url`
+is null on a page that asks for no acknowledgement (an FYI, a person who may not acknowledge).
 
 Webhooks go out through portal.integrations.webhooks, like the status page's: a gateway on a
 loopback, private or link-local address is refused unless the admin's webhook allow-list names
 it (checked again at every send), the connection goes to the address that was checked, and
 redirects are not followed. A refused address fails the page for good (`DeliveryRefused`).
+
+Emails are built by portal.mail, which folds the subject into one line (an incident title often
+spans lines) and refuses an address no mail can go to: that page fails for good at once too.
 """
 
 import json
 import time
 from dataclasses import dataclass
+from email.utils import parseaddr
 from typing import Any
 
 from django.conf import settings
-from django.core.mail import EmailMessage
+
+from portal import mail
 
 from . import webhooks
 
@@ -33,37 +39,45 @@ class DeliveryError(Exception):
 
 
 class DeliveryRefused(DeliveryError):
-    """The message may never be sent as addressed (a refused webhook address): no retry."""
+    """The message may never be sent as addressed (an invalid email address, a refused webhook
+    address, a mail server that refuses the address for good): no retry."""
 
 
 @dataclass(frozen=True)
 class Message:
+    """What a page says; `ack_url` is None when the page may not acknowledge (FYI, viewers)."""
+
     subject: str
     text: str
-    ack_url: str
+    ack_url: str | None
     data: dict[str, Any]
 
 
 def email_message_id(delivery_id: str) -> str:
     """Return the Message-ID header of a page, the same on every resend."""
-    domain = settings.DEFAULT_FROM_EMAIL.rpartition("@")[2] or "localhost"
+    sender = parseaddr(settings.DEFAULT_FROM_EMAIL)[1]  # "Firebreak <pager@example.com>" too
+    domain = sender.rpartition("@")[2] or "localhost"
     return f"<{delivery_id}@{domain}>"
 
 
 def send_email(*, address: str, message: Message, delivery_id: str) -> str:
-    """Email the message; return its Message-ID."""
-    message_id = email_message_id(delivery_id)
-    email = EmailMessage(
-        subject=message.subject,
-        body=message.text,
-        to=[address],
-        headers={"Message-ID": message_id},
-    )
+    """Email the message; return its Message-ID.
+
+    Raises DeliveryRefused when it can never be sent (an invalid address, a mail server that
+    refuses the address for good), else DeliveryError when the mail server can't take it now.
+    """
     try:
-        email.send(fail_silently=False)
+        email = mail.mail_message(
+            subject=message.subject,
+            body=message.text,
+            to=[address],
+            headers={"Message-ID": email_message_id(delivery_id)},
+        )
+        return mail.mail_deliver(email)
+    except mail.MailRefused as exc:
+        raise DeliveryRefused(f"email refused: {exc}") from exc
     except OSError as exc:  # smtplib errors are OSErrors
         raise DeliveryError(f"mail server refused: {exc}") from exc
-    return str(email.message()["Message-ID"])
 
 
 def send_webhook(*, url: str, secret: str, message: Message, delivery_id: str) -> str:

@@ -1,8 +1,11 @@
-"""Pages as direct messages in the chat, with an Acknowledge button and the ack link."""
+"""Pages as direct messages in the chat, with an Acknowledge button and the ack link.
+
+An FYI page, or one to someone who may not acknowledge, goes out with neither.
+"""
 
 from datetime import timedelta
 
-from incidents.oncall.acks import ack_url
+from incidents.oncall.acks import page_ack_url
 from incidents.oncall.channels import DeliveryRefused
 from incidents.oncall.models import Page
 from portal.integrations import page_delivery as delivery
@@ -31,7 +34,7 @@ def page_dm_send(*, page: Page) -> str:
     platform = chat_platform()
     if platform is None:
         raise DeliveryRefused("Slack is not configured any more")
-    message = messages.page_dm(page=page, ack_url=ack_url(page))
+    message = messages.page_dm(page=page, ack_url=page_ack_url(page))
     try:
         posted = platform.direct_message(member_id=page.address, message=message)
     except ChatRateLimited as exc:

@@ -8,9 +8,10 @@ from django.core import mail, signing
 from django.template import Context, Template
 from django.test import RequestFactory
 
-from incidents.oncall.acks import ack_token, page_acknowledge_as
+from incidents.oncall.acks import IncidentAlreadyResolved, ack_token, page_acknowledge_as
 from incidents.oncall.models import Page
 from incidents.oncall.paging import incident_engage
+from incidents.services import incident_resolve
 from tests import factories
 
 
@@ -28,9 +29,8 @@ def link(page):
 
 def test_the_link_in_the_mail_shows_a_confirm_page_and_acknowledges_only_on_post(client, page):
     (mail_to_oncall,) = [m for m in mail.outbox if m.to == ["olga@example.com"]]
-    assert f"http://testserver{link(page)}" in mail_to_oncall.body or link(page) in (
-        mail_to_oncall.body
-    )
+    # The token is signed with the second it was made: compare the page it names.
+    assert f"/ack/{page.pk}.{page.nonce}:" in mail_to_oncall.body
 
     response = client.get(link(page))  # what a mail scanner does
     assert response.status_code == 200
@@ -112,3 +112,66 @@ def test_page_more_from_the_incident_page(client, alice, bob, paging_team, clock
     clock.sweep()
     assert incident.pages.get(kind="manual").recipient == bob
     assert "bob@example.com" in {m.to[0] for m in mail.outbox}
+
+
+def test_a_link_of_a_resolved_incident_says_so_and_acknowledges_nothing(client, page, people):
+    incident_resolve(incident=page.incident, actor=None, message="Recovered on its own")
+
+    for response in (client.get(link(page)), client.post(link(page))):
+        assert response.status_code == 409
+        body = response.content.decode()
+        assert f"{page.incident.reference} is already resolved" in body
+        assert f'href="/incidents/{page.incident.pk}/"' in body
+        assert "Acknowledge as" not in body
+        assert "recorded as acknowledged" not in body
+    page.refresh_from_db()
+    assert page.acknowledged_at is None and page.used_at is None
+    assert not page.incident.timeline.filter(kind="acknowledged").exists()
+    # A chat button of the same page says the same.
+    with pytest.raises(IncidentAlreadyResolved, match="already resolved"):
+        page_acknowledge_as(page_id=page.pk, actor=people.oncall, source="slack")
+
+
+def test_a_link_whose_incident_is_resolved_after_the_confirm_page_acknowledges_nothing(
+    client, page
+):
+    assert b"Acknowledge as Olga" in client.get(link(page)).content
+    incident_resolve(incident=page.incident, actor=None)
+
+    response = client.post(link(page))
+
+    assert response.status_code == 409
+    assert b"is already resolved" in response.content
+    page.refresh_from_db()
+    assert page.acknowledged_at is None
+
+
+def test_fyi_pages_and_pages_to_people_who_may_not_acknowledge_carry_no_link(
+    paging_team, people, clock
+):
+    """The EM (a responder) and the VP (no responder) hear of a P1 at once, for information;
+    when nobody acknowledges, escalation pages the EM, then the VP."""
+    incident = factories.triggered("P1", team=paging_team)
+    incident_engage(incident_id=incident.pk)
+    clock.sweep()
+    clock.advance(timedelta(hours=2))
+    clock.sweep()
+
+    mails = {(m.to[0], m.subject.split()[1]): m for m in mail.outbox}
+    assert set(mails) >= {
+        ("olga@example.com", "PAGE"),
+        ("erin@example.com", "FYI"),
+        ("victor@example.com", "FYI"),
+        ("erin@example.com", "PAGE"),
+        ("victor@example.com", "PAGE"),
+    }
+    for asked_to_act in (("olga@example.com", "PAGE"), ("erin@example.com", "PAGE")):
+        assert "/ack/" in mails[asked_to_act].body
+    for only_told in (
+        ("erin@example.com", "FYI"),
+        ("victor@example.com", "FYI"),
+        ("victor@example.com", "PAGE"),  # not a responder: may not acknowledge
+    ):
+        assert "/ack/" not in mails[only_told].body
+        assert "Acknowledge" not in mails[only_told].body
+        assert f"/incidents/{incident.pk}/" in mails[only_told].body

@@ -110,3 +110,19 @@ def test_without_slack_the_slack_method_is_not_used(olga_on_slack, clock):
     assert not Page.objects.filter(incident=incident, channel=ContactMethod.Kind.SLACK).exists()
     assert Page.objects.get(incident=incident, kind="escalation").channel == "email"
     assert not IncidentChannel.objects.exists()
+
+
+def test_an_fyi_dm_has_no_acknowledge_button_nor_link(slack, olga_on_slack, people, clock):
+    slack.add_user("UERIN", email="erin@example.com", name="erin")
+    ContactMethod.objects.create(user=people.em, kind=ContactMethod.Kind.SLACK, address="UERIN")
+    incident = factories.triggered("P1", team=olga_on_slack)
+    incident_engage(incident_id=incident.pk)
+    clock.sweep()
+
+    [dm] = slack.messages("DUERIN")
+    assert dm["text"] == f"[P1] FYI {incident.reference}: PaymentsDown"
+    assert buttons(dm) == []
+    assert "/ack/" not in rendered(dm)
+    assert f"https://firebreak.example.com/incidents/{incident.pk}/" in rendered(dm)
+    [paged] = slack.messages("DUOLGA")
+    assert [label for _, label, _ in buttons(paged)] == ["Acknowledge"]
