@@ -11,7 +11,7 @@ TYPED := incidents/services incidents/selectors.py incidents/policies.py inciden
 	incidents/guards.py incidents/subscribers.py portal/events.py \
 	portal/auth.py portal/webhook_bodies.py portal/celery.py portal/timers.py portal/tasks.py portal/services.py \
 	portal/idempotency.py portal/idempotency_tasks.py \
-	portal/links.py portal/people.py portal/csv_safe.py portal/backoff.py \
+	portal/links.py portal/people.py portal/csv_safe.py portal/backoff.py portal/mail.py \
 	portal/integrations postmortems \
 	incidents/oncall incidents/alerting incidents/statuspage incidents/chat \
 	incidents/runbooks incidents/health
