@@ -2,13 +2,17 @@
 
 The owning team's calendar decides (its time zone, working days, public holidays of its country
 and subdivision, company holidays): incidents/oncall/business_hours.py. An incident without a
-team falls back to the site's time zone, Monday to Friday, and the company holidays kept for
-every team.
+team follows the company calendar: the site's time zone (FIREBREAK_TIME_ZONE), Monday to Friday,
+skipping the company holidays kept for every team and the public holidays the whole company has
+off, those in every calendar (country and subdivision) its teams keep. A company whose teams
+keep one country skips that country's public holidays; teams without a country are not asked.
 """
 
 from datetime import date, datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
+import holidays
 from django.conf import settings
 
 from incidents.models import CompanyHoliday, Incident, Team
@@ -28,14 +32,43 @@ def _zone(team: Team | None) -> ZoneInfo:
     return ZoneInfo(team.time_zone if team is not None else settings.TIME_ZONE)
 
 
+@lru_cache(maxsize=64)
+def _public_holidays(country: str, subdivision: str, year: int) -> holidays.HolidayBase:
+    return holidays.country_holidays(country, subdiv=subdivision or None, years=year)
+
+
+def _company_calendars() -> list[tuple[str, str]]:
+    """Return the (country, subdivision) public holiday calendars the company's teams keep."""
+    return sorted(
+        set(
+            Team.objects.exclude(holiday_country="").values_list(
+                "holiday_country", "holiday_subdivision"
+            )
+        )
+    )
+
+
+def is_company_holiday(day: date, calendars: list[tuple[str, str]] | None = None) -> bool:
+    """Return whether the whole company is off on the day.
+
+    A company holiday of every team, or a public holiday in every calendar its teams keep
+    (`calendars`: _company_calendars(), read once by callers that ask about many days).
+    """
+    calendars = _company_calendars() if calendars is None else calendars
+    if calendars and all(
+        day in _public_holidays(country, sub, day.year) for country, sub in calendars
+    ):
+        return True
+    return CompanyHoliday.objects.filter(date=day, teams__isnull=True).exists()
+
+
 def _add_site_business_days(day: date, days: int) -> date:
-    """Count Monday-to-Friday days that are not company holidays of every team."""
+    """Count the company's business days: Monday to Friday that are not company holidays."""
+    calendars = _company_calendars()
     remaining = days
     for _ in range(SEARCH_LIMIT_DAYS + 7 * days):
         day += timedelta(days=1)
-        if day.weekday() in DEFAULT_WEEKDAYS and not (
-            CompanyHoliday.objects.filter(date=day, teams__isnull=True).exists()
-        ):
+        if day.weekday() in DEFAULT_WEEKDAYS and not is_company_holiday(day, calendars):
             remaining -= 1
             if remaining == 0:
                 return day

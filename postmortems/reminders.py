@@ -38,7 +38,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
-from incidents.models import CompanyHoliday, Incident, IncidentRole, RoleAssignment, Team
+from incidents.models import Incident, IncidentRole, RoleAssignment, Team
 from incidents.oncall.business_hours import is_business_day
 from portal.links import absolute_url
 from portal.mail import mail_send
@@ -51,6 +51,7 @@ from .action_item_selectors import (
     action_items_for_digest,
     action_items_needing_reminders,
 )
+from .deadlines import is_company_holiday
 from .mail import postmortem_url
 from .models import ActionItem, Postmortem
 
@@ -109,9 +110,7 @@ def user_zone(user: User) -> tzinfo:
 def _works_on(team: Team | None, day: date) -> bool:
     if team is None:
         # The calendar postmortems.deadlines counts due dates with when there is no team.
-        return day.weekday() < 5 and not (
-            CompanyHoliday.objects.filter(date=day, teams__isnull=True).exists()
-        )
+        return day.weekday() < 5 and not is_company_holiday(day)
     return is_business_day(team=team, day=day)
 
 

@@ -168,6 +168,31 @@ class TestWithoutATeam:
         friday = datetime(2025, 2, 7, 12, 0, tzinfo=zone)
         assert due_date_after(team=None, resolved_at=friday) == date(2025, 2, 17)
 
+    def test_the_company_s_public_holidays_count(self, alice, germany, berlin):
+        from incidents.services import incident_resolve
+
+        zone = ZoneInfo(settings.TIME_ZONE)
+        # A company in Germany (its other team keeps no country): 3 October is German Unity Day.
+        incident = factories.declared(alice, "P1", at=datetime(2025, 10, 2, 9, 0, tzinfo=zone))
+        assert incident.team is None
+        incident_resolve(
+            incident=incident, actor=alice, at=datetime(2025, 10, 2, 12, 0, tzinfo=zone)
+        )
+
+        postmortem = Postmortem.objects.get(incident=incident)
+        # (Fri 3), Mon 6, Tue 7, Wed 8, Thu 9, Fri 10.
+        assert postmortem.due_at == end_of(date(2025, 10, 10), zone)
+
+    def test_only_public_holidays_every_team_has_off_count(self, germany, usa):
+        zone = ZoneInfo(settings.TIME_ZONE)
+        # Teams in Germany and the USA: 3 October is a working day in New York ...
+        thursday = datetime(2025, 10, 2, 12, 0, tzinfo=zone)
+        assert due_date_after(team=None, resolved_at=thursday) == date(2025, 10, 9)
+        # ... Christmas Day is off in both; 26 December only in Germany.
+        tuesday = datetime(2025, 12, 23, 12, 0, tzinfo=zone)
+        # Wed 24, (Thu 25), Fri 26, Mon 29, Tue 30, Wed 31.
+        assert due_date_after(team=None, resolved_at=tuesday) == date(2025, 12, 31)
+
 
 def test_resolving_sets_the_due_date_and_a_re_resolution_moves_it(alice, germany):
     from incidents.services import incident_reopen, incident_resolve
