@@ -32,12 +32,13 @@ def override_create(
 ) -> Override:
     """Put `user` on call for the schedule from start to end, over every rotation.
 
-    Who may: managers and staff for anyone; a responder for themselves only (taking a shift, or
-    their half of a swap). The person must be an active responder (or staff), the override must
+    Who may: managers and staff for anyone; a responder of the schedule's team (a member, one of
+    its engineering managers, or someone in its rotations) for themselves only (taking a shift,
+    or their half of a swap). The person must be an active responder (or staff), the override must
     end after it starts, end in the future and last at most 92 days. Where overrides overlap,
     the newest wins.
     """
-    require_add_override_for(actor, user)
+    require_add_override_for(actor, user, schedule)
     reason = override_validate(user=user, start=start, end=end, reason=reason)
     with transaction.atomic():
         return Override.objects.create(

@@ -17,13 +17,19 @@ from django.views.decorators.http import require_http_methods, require_POST
 from incidents.models import Incident
 from incidents.selectors import incident_get
 from incidents.views import forbidden, portal_reader
+from portal.auth import is_responder
 from portal.errors import ApplicationError, InvalidInputError, PermissionDeniedError
 from portal.people import display_name
 
 from . import ical, paging, selectors, services
 from .forms import OverrideForm, PageMoreForm
 from .models import Override, Page, Schedule
-from .policies import can_add_overrides, can_delete_override, can_manage_schedules
+from .policies import (
+    can_add_overrides,
+    can_delete_override,
+    can_manage_schedules,
+    require_add_overrides,
+)
 
 DAYS_SHOWN = 14
 
@@ -80,8 +86,15 @@ def _render_detail(
     status: int = 200,
 ) -> HttpResponse:
     now = timezone.now()
-    if form is None and can_add_overrides(request.user):
+    override_refusal = ""
+    if form is None and can_add_overrides(request.user, schedule):
         form = OverrideForm(actor=request.user)
+    elif form is None and is_responder(request.user):
+        # Say why rather than hide it: a responder of another team asks this team instead.
+        try:
+            require_add_overrides(request.user, schedule)
+        except PermissionDeniedError as exc:
+            override_refusal = exc.message
     overrides = [
         {"override": override, "may_delete": can_delete_override(request.user, override)}
         for override in selectors.schedule_upcoming_overrides(schedule=schedule, now=now)
@@ -98,6 +111,7 @@ def _render_detail(
         "layers": schedule.layers,  # type: ignore[attr-defined]
         "overrides": overrides,
         "form": form,
+        "override_refusal": override_refusal,
         "may_manage": can_manage_schedules(request.user),
     }
     return render(request, "oncall/schedule_detail.html", context, status=status)
@@ -108,8 +122,10 @@ def _render_detail(
 def override_add(request: HttpRequest, slug: str) -> HttpResponse:
     """Add an override from the schedule page's form."""
     schedule = _schedule_or_404(slug)
-    if not can_add_overrides(request.user):
-        return forbidden(request, "Only responders, managers and staff may add overrides.")
+    try:
+        require_add_overrides(request.user, schedule)
+    except PermissionDeniedError as exc:
+        return forbidden(request, exc.message)
     form = OverrideForm(request.POST, actor=request.user)
     if form.is_valid():
         data = form.cleaned_data

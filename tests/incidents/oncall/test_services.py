@@ -8,8 +8,9 @@ from incidents.oncall import services
 from incidents.oncall.models import CalendarFeedToken, Override
 from incidents.oncall.selectors import calendar_feed_owner, oncall_at
 from portal.errors import InvalidInputError, PermissionDeniedError
+from tests import factories
 
-from .conftest import berlin, make_rotation
+from .conftest import berlin, make_rotation, make_schedule
 
 pytestmark = pytest.mark.django_db
 
@@ -19,6 +20,23 @@ NOW = berlin(2026, 3, 2, 10)
 @pytest.fixture(autouse=True)
 def clock(freeze):
     return freeze(NOW)
+
+
+@pytest.fixture
+def schedule(schedule, team, alice, bob):
+    """Payments primary, whose team Alice and Bob are members of."""
+    team.members.add(alice, bob)
+    return schedule
+
+
+@pytest.fixture
+def other_schedule(db, carol):
+    """Another team's schedule: Carol is its member, Alice and Bob are not."""
+    search = factories.TeamFactory(name="Search", slug="search", time_zone="Europe/Berlin")
+    search.members.add(carol)
+    schedule = make_schedule(search, name="Search primary")
+    make_rotation(schedule, [carol])
+    return schedule
 
 
 def create(schedule, user, actor, start=NOW, end=NOW + timedelta(hours=4), reason=""):
@@ -51,6 +69,42 @@ class TestOverrideCreate:
 
         assert override.user == bob
         assert override.created_by == actor
+
+    def test_a_responder_of_another_team_cannot_take_its_shifts(self, other_schedule, alice):
+        with pytest.raises(PermissionDeniedError) as error:
+            create(other_schedule, alice, alice)
+
+        assert error.value.message == (
+            "Only members and engineering managers of Search (and managers and staff) may add "
+            "overrides to Search primary; ask a manager to put you on call here."
+        )
+        assert not Override.objects.exists()
+        assert oncall_at(schedule=other_schedule, at=NOW + timedelta(hours=1)).username == "carol"
+
+    @pytest.mark.parametrize("how", ["engineering manager", "rotation"])
+    def test_the_teams_engineering_managers_and_rotation_people_take_shifts(
+        self, other_schedule, alice, how
+    ):
+        if how == "engineering manager":
+            other_schedule.team.engineering_managers.add(alice)
+        else:
+            make_rotation(other_schedule, [alice], name="Secondary")
+
+        override = create(other_schedule, alice, alice)
+
+        assert oncall_at(schedule=other_schedule, at=NOW + timedelta(hours=1)) == alice
+        assert override.created_by == alice
+
+    def test_a_member_still_puts_only_themselves_on_call(self, other_schedule, carol, alice):
+        with pytest.raises(PermissionDeniedError, match="only for themselves"):
+            create(other_schedule, alice, carol)
+
+    @pytest.mark.parametrize("who", ["manager_user", "staff_user"])
+    def test_managers_and_staff_add_overrides_to_any_teams_schedule(
+        self, request, other_schedule, bob, who
+    ):
+        override = create(other_schedule, bob, request.getfixturevalue(who))
+        assert override.user == bob
 
     @pytest.mark.parametrize("who", ["viewer_user", "outsider"])
     def test_viewers_and_outsiders_cannot_add_overrides(self, request, schedule, who):

@@ -215,6 +215,30 @@ class TestOverrideForm:
         assert "You may add overrides only for yourself" in page_text(response)
         assert not Override.objects.exists()
 
+    def test_a_responder_of_another_team_is_told_why_and_refused(self, logged_in, carol, rota):
+        client = logged_in(carol)  # a responder, neither on Payments nor in its rotation
+        refusal = (
+            "Only members and engineering managers of Payments (and managers and staff) may add "
+            "overrides to Payments primary; ask a manager to put you on call here."
+        )
+
+        page = page_text(client.get(detail_url(rota)))
+        assert refusal in page
+        assert 'name="user"' not in page_html(client.get(detail_url(rota)))
+
+        response = client.post(add_url(rota), form_data(carol))
+        assert response.status_code == 403
+        assert refusal in page_text(response)
+        assert not Override.objects.exists()
+
+    def test_a_member_of_the_team_takes_a_shift(self, logged_in, carol, rota):
+        rota.team.members.add(carol)
+
+        response = logged_in(carol).post(add_url(rota), form_data(carol))
+
+        assert response.status_code == 302
+        assert Override.objects.get().user == carol
+
     def test_a_viewer_cannot_add_an_override(self, logged_in, viewer_user, alice, rota):
         response = logged_in(viewer_user).post(add_url(rota), form_data(alice))
 
