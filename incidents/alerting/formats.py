@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from portal.errors import InvalidInputError
+from portal.input_guard import text_problem
 
 ALERTMANAGER_VERSIONS = {"4": "Alertmanager", "1": "Grafana"}
 PAGERDUTY_ACTIONS = ("trigger", "acknowledge", "resolve")
@@ -18,6 +19,7 @@ PAGERDUTY_SEVERITIES = ("critical", "error", "warning", "info")
 ALERT_STATUSES = ("firing", "resolved")
 MAX_KEY_LENGTH = 255
 MAX_SUMMARY_LENGTH = 1024
+MAX_DEPTH = 32
 
 # Digits beyond microseconds (Alertmanager sends nanoseconds) are dropped before parsing.
 _FRACTION = re.compile(r"(\.\d{6})\d+")
@@ -133,7 +135,33 @@ def _root(data: object, checker: _Checker) -> dict[str, Any]:
         checker.fail("body", "must be a JSON object.")
         checker.done()
     assert isinstance(data, dict)
+    _check_storable(data, checker)
     return data
+
+
+def _check_storable(data: dict[str, Any], checker: _Checker) -> None:
+    """Refuse text no database can store, anywhere in the payload (keys too): a NUL character,
+    which PostgreSQL refuses, or a lone surrogate, which is no UTF-8. Also a payload nested deeper
+    than any sender's (its details are stored as JSON)."""
+    stack: list[tuple[object, str, int]] = [(value, key, 1) for key, value in data.items()]
+    stack.extend((key, f"{key} (a key)", 0) for key in data)
+    while stack:
+        item, name, depth = stack.pop()
+        if isinstance(item, str):
+            problem = text_problem(item)
+            if problem:
+                checker.fail(name, problem)
+        elif isinstance(item, dict | list):
+            if depth >= MAX_DEPTH:
+                checker.fail(name, f"nests deeper than {MAX_DEPTH} levels.")
+                continue
+            if isinstance(item, dict):
+                for key, value in item.items():
+                    stack.append((key, f"{name}.{key} (a key)", depth))
+                    stack.append((value, f"{name}.{key}", depth + 1))
+            else:
+                stack.extend((value, f"{name}[{i}]", depth + 1) for i, value in enumerate(item))
+    checker.done()
 
 
 def _http_url(value: str) -> str:

@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import exceptions
 from rest_framework.response import Response
@@ -11,7 +12,10 @@ from portal.errors import ApplicationError, InvalidInputError, PermissionDeniedE
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """Map service errors to HTTP: bad input 400, not allowed 403, conflicting state 409."""
+    """Map service errors to HTTP: bad input 400, not allowed 403, conflicting state 409, and a
+    body over DATA_UPLOAD_MAX_MEMORY_SIZE 413 (Django's own answer would be an HTML 400)."""
+    if isinstance(exc, RequestDataTooBig):
+        return Response({"detail": "The request body is too large."}, status=413)
     if isinstance(exc, InvalidInputError):
         field = exc.field or "non_field_errors"
         exc = exceptions.ValidationError({field: [exc.message]})

@@ -296,3 +296,71 @@ class TestGeneric:
         response = post_hook(hook_url("generic", source), payload, secret)
 
         assert (response.status_code, response.json()["field"]) == (400, field)
+
+
+# Text no database can store: PostgreSQL refuses NUL, UTF-8 cannot encode a lone surrogate. Both
+# used to reach the database and answer 500, which Alertmanager retries for ever.
+NUL, SURROGATE = "\x00", "\ud800"
+
+
+def _am_with(change: str, bad: str) -> tuple[dict, str]:
+    """A firing payload with `bad` text in one place; returns it and the field to be named."""
+    payload = firing()
+    alert = payload["alerts"][0]
+    if change == "label value":
+        alert["labels"]["service"] = f"pay{bad}ments"
+        return payload, "alerts[0].labels.service"
+    if change == "label key":
+        alert["labels"][f"ser{bad}vice"] = "payments"
+        return payload, f"alerts[0].labels.ser{bad}vice (a key)"
+    if change == "fingerprint":
+        alert["fingerprint"] = f"440d{bad}"
+        return payload, "alerts[0].fingerprint"
+    if change == "groupKey":
+        payload["groupKey"] = f"{{}}:{{alertname={bad}}}"
+        return payload, "groupKey"
+    alert["annotations"]["summary"] = f"Error rate high{bad}"
+    return payload, "alerts[0].annotations.summary"
+
+
+class TestUnstorableText:
+    @pytest.mark.parametrize("bad", [NUL, SURROGATE], ids=["NUL", "surrogate"])
+    @pytest.mark.parametrize(
+        "change", ["label value", "label key", "fingerprint", "groupKey", "summary"]
+    )
+    def test_alertmanager_text_that_cannot_be_stored_is_a_400_naming_the_field(
+        self, post_hook, am, payments_rule, change, bad
+    ):
+        url, secret = am
+        payload, field = _am_with(change, bad)
+
+        response = post_hook(url, payload, secret)
+
+        assert response.status_code == 400
+        body = response.json()
+        assert field in body["errors"]
+        assert body["field"] in body["errors"]
+        assert "NUL" in body["detail"] or "surrogate" in body["detail"]
+
+    def test_pagerduty_text_that_cannot_be_stored_is_an_invalid_event(self, post_hook):
+        _, routing_key = make_source(AlertSource.Kind.PAGERDUTY, "pd")
+        event = sample("pagerduty-events-v2-trigger.json")
+        event["routing_key"] = routing_key
+        event["payload"]["custom_details"] = {"note": f"disk{NUL}full"}
+
+        response = post_hook(hook_url("pagerduty"), event)
+
+        assert response.status_code == 400
+        body = response.json()
+        assert body["status"] == "invalid event"
+        assert any("payload.custom_details.note" in error for error in body["errors"])
+
+    @pytest.mark.parametrize("bad", [NUL, SURROGATE], ids=["NUL", "surrogate"])
+    def test_generic_text_that_cannot_be_stored_is_a_400(self, post_hook, bad):
+        source, secret = make_source(AlertSource.Kind.GENERIC, "generic")
+        payload = {"title": f"Disk full{bad}", "details": {"host": "db-1"}}
+
+        response = post_hook(hook_url("generic", source), payload, secret)
+
+        assert response.status_code == 400
+        assert response.json()["field"] == "title"
