@@ -228,6 +228,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "portal.idempotency.postprocess_schema",
+        "portal.api.schema.document_common_errors",
     ],
 }
 

@@ -75,6 +75,33 @@ def username_field(**kwargs: Any) -> serializers.SlugRelatedField:
 # --- Representations ------------------------------------------------------------------------------
 
 
+@extend_schema_field(
+    {
+        "type": "string",
+        "format": "uri",
+        "nullable": True,
+        "description": "The incident's call or chat bridge; null when it has none.",
+    }
+)
+class BridgeUrlField(serializers.CharField):
+    """The bridge link, null rather than "" when there is none (an empty string is no URI)."""
+
+    def to_representation(self, value: str) -> str | None:  # type: ignore[override]
+        return value or None
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "pattern": r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]+)?)?$",
+        "example": "09:00:00",
+        "description": "Local time of day (HH:MM:SS) in the team's `time_zone`, without offset.",
+    }
+)
+class LocalTimeField(serializers.TimeField):
+    """A wall-clock time in the team's zone: not an RFC 3339 `time`, which needs an offset."""
+
+
 class IncidentRolesSerializer(serializers.Serializer):
     """Username of each role's current holder; null while the role is free."""
 
@@ -102,6 +129,7 @@ class IncidentSerializer(serializers.ModelSerializer):
         slug_field="slug", many=True, read_only=True, help_text="Affected services' slugs."
     )
     regions = serializers.ListField(child=serializers.CharField(), read_only=True)
+    bridge_url = BridgeUrlField(read_only=True)
     declared_by = username_field(help_text="Username; null when an alert opened the incident.")
     commander = serializers.SerializerMethodField()
     needs_commander = serializers.SerializerMethodField()
@@ -266,6 +294,8 @@ class TeamSerializer(serializers.ModelSerializer):
         read_only=True,
         help_text="Weekday numbers, Monday = 0.",
     )
+    business_day_start = LocalTimeField(read_only=True)
+    business_day_end = LocalTimeField(read_only=True)
 
     class Meta:
         model = Team

@@ -5,6 +5,7 @@ unsubscribe endpoint (RFC 8058) takes a POST without a CSRF token: the token in 
 what authenticates it.
 """
 
+import logging
 from typing import Any
 
 from django import forms
@@ -12,6 +13,7 @@ from django.conf import settings
 from django.db.models import F
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
@@ -19,8 +21,11 @@ from django.views.decorators.http import require_http_methods
 from portal.errors import ApplicationError, InvalidInputError
 
 from . import subscriptions
+from .middleware import UNAVAILABLE
 from .models import Component, PageSettings, Subscriber
 from .selectors import page_settings_get
+
+logger = logging.getLogger(__name__)
 
 
 class ComponentChoiceField(forms.ModelMultipleChoiceField):
@@ -93,9 +98,33 @@ def _too_many(
     return response
 
 
+def _unavailable() -> HttpResponse:
+    """Answer 503 without the database or the cache: subscribing needs both, and a retry later
+    will work (the form's data is in the visitor's browser, nothing was stored)."""
+    response = HttpResponse(
+        render_to_string("statuspage/public/subscribe_unavailable.html", {"page": None}),
+        status=503,
+    )
+    response["Retry-After"] = "120"
+    return response
+
+
 @never_cache
 @require_http_methods(["GET", "POST"])
 def subscribe(request: HttpRequest) -> HttpResponse:
+    if request.method != "POST":
+        # A GET that fails is answered from the saved copy (StatusSnapshotFallbackMiddleware).
+        return _subscribe(request)
+    try:
+        return _subscribe(request)
+    except UNAVAILABLE:
+        logger.warning(
+            "Subscribing failed: the database or the cache is unreachable.", exc_info=True
+        )
+        return _unavailable()
+
+
+def _subscribe(request: HttpRequest) -> HttpResponse:
     page = page_settings_get()
     email_form = EmailSubscribeForm(prefix="email")
     webhook_form = WebhookSubscribeForm(prefix="webhook")

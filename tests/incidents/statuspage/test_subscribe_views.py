@@ -265,3 +265,50 @@ def test_subscribing_confirming_and_unsubscribing_in_a_browser(browser_page, mak
     sync_api.expect(page.locator("h1")).to_have_text("You are unsubscribed")
     subscriber.refresh_from_db()
     assert subscriber.unsubscribed_at is not None
+
+
+# --- With the cache or the database unreachable ------------------------------------------------
+
+
+@pytest.fixture
+def redis_down(settings):
+    """The cache is a Redis nobody listens on (a port just freed), as when Redis is stopped."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{port}/0",
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+    }
+
+
+def _form_post(client: Client, data: dict):
+    return client.post(SUBSCRIBE, {"kind": "email", **data})
+
+
+def test_subscribing_while_redis_is_down_is_a_503_saying_to_retry(redis_down):
+    response = _form_post(Client(), {"email-email": "ana@example.com"})
+
+    assert response.status_code == 503
+    assert response["Retry-After"]
+    assert "try again" in response.content.decode()
+    assert not Subscriber.objects.exists()
+
+
+def test_subscribing_while_the_database_is_down_is_a_503_saying_to_retry():
+    from django.db import OperationalError, connection
+
+    def unreachable(execute, sql, params, many, context):
+        raise OperationalError("connection refused")
+
+    with connection.execute_wrapper(unreachable):
+        response = _form_post(Client(), {"email-email": "ana@example.com"})
+
+    assert response.status_code == 503
+    assert "try again" in response.content.decode()
+    assert not Subscriber.objects.exists()
