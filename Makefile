@@ -12,6 +12,7 @@ TYPED := incidents/services incidents/selectors.py incidents/policies.py inciden
 	portal/auth.py portal/webhook_bodies.py portal/celery.py portal/timers.py portal/tasks.py portal/services.py \
 	portal/idempotency.py portal/idempotency_tasks.py \
 	portal/links.py portal/people.py portal/csv_safe.py portal/backoff.py portal/mail.py \
+	portal/input_guard.py portal/api \
 	portal/integrations postmortems \
 	incidents/oncall incidents/alerting incidents/statuspage incidents/chat \
 	incidents/runbooks incidents/health
