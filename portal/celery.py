@@ -7,8 +7,10 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import redis
 from celery import Celery
 from kombu import Queue
+from kombu.transport import redis as kombu_redis
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 
@@ -18,6 +20,33 @@ app.conf.task_queues = [Queue(name) for name in ("paging", "default", "jobs")]
 app.autodiscover_tasks()
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+class RedisChannel(kombu_redis.Channel):  # type: ignore[misc]
+    """kombu's Redis channel, failing like a lost connection once its connection is closed.
+
+    When the broker goes away, the worker closes the connection it lost, which detaches the
+    transport from its channels. A task still running then (every task is late-acked) is
+    acknowledged on its old channel when it ends, and closing the old channel hands unacked
+    messages back: both reach for connection parameters the detached transport no longer has
+    and raised AttributeError ("'NoneType' object has no attribute 'hostname'"), on which the
+    worker exits. As a connection error they are what they are: work for a connection that is
+    gone, logged and skipped by kombu while the worker reconnects. (The message itself is
+    redelivered after the visibility timeout if Redis kept it; the task's timer covers it if not.)
+    """
+
+    def _connparams(self, asynchronous: bool = False) -> dict[str, Any]:
+        if self.connection.client is None:
+            raise redis.exceptions.ConnectionError("the broker connection was closed")
+        params: dict[str, Any] = super()._connparams(asynchronous=asynchronous)
+        return params
+
+
+class RedisTransport(kombu_redis.Transport):  # type: ignore[misc]
+    """kombu's Redis transport with RedisChannel (CELERY_BROKER_TRANSPORT for redis:// URLs)."""
+
+    Channel = RedisChannel
+
 
 # Errors worth retrying: the database, the broker or a remote API had a passing fault.
 RETRYABLE: tuple[type[BaseException], ...] = (ConnectionError, TimeoutError, OSError)

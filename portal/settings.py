@@ -124,6 +124,14 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache --------------------------------------------------------------------------------------
+# Deadlines of every Redis command (cache and broker) and of connecting: a Redis that stops
+# answering costs a request seconds, never its whole life.
+REDIS_SOCKET_TIMEOUT_SECONDS = 3.0
+REDIS_CONNECT_TIMEOUT_SECONDS = 2.0
+REDIS_CACHE_OPTIONS = {
+    "socket_timeout": REDIS_SOCKET_TIMEOUT_SECONDS,
+    "socket_connect_timeout": REDIS_CONNECT_TIMEOUT_SECONDS,
+}
 REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
     CACHES = {
@@ -131,6 +139,7 @@ if REDIS_URL:
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env.str("FIREBREAK_CACHE_PREFIX", default="firebreak"),
+            "OPTIONS": REDIS_CACHE_OPTIONS,
         }
     }
 elif TESTING:
@@ -253,8 +262,32 @@ if CELERY_BROKER_URL.startswith("filesystem:"):
         (_broker_dir / _folder).mkdir(parents=True, exist_ok=True)
 else:
     # Tasks are short; anything long re-schedules itself. A generous visibility timeout keeps
-    # Redis from redelivering a task that is still running.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    # Redis from redelivering a task that is still running. Every command has a deadline: a
+    # Redis that hangs (paused, overloaded, a dead peer behind a NAT) fails a publish within
+    # seconds instead of holding the request that sends it. The worker's BRPOP is unaffected:
+    # Redis answers it within its own 1 s wait, and kombu reads it only once it is readable.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": 3600,
+        "socket_timeout": REDIS_SOCKET_TIMEOUT_SECONDS,
+        "socket_connect_timeout": REDIS_CONNECT_TIMEOUT_SECONDS,
+        "socket_keepalive": True,
+    }
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    # kombu's Redis transport, made to treat a closed connection as lost (portal.celery).
+    CELERY_BROKER_TRANSPORT = "portal.celery:RedisTransport"
+CELERY_BROKER_CONNECTION_TIMEOUT = REDIS_CONNECT_TIMEOUT_SECONDS
+# A worker reconnects for as long as the broker is away (Celery gives up after 100 tries, about
+# 50 minutes, by default) and waits for it at start too.
+CELERY_BROKER_CONNECTION_RETRY = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+# A task running when the connection drops finishes: its result is in the database, and only
+# its acknowledgement is lost (Celery 6 would cancel it instead).
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
+# A publish that fails is not retried (each retry reconnects, twice, each up to the socket
+# timeout): every message is a wake-up whose timer row a sweep also fires, and redis-py already
+# replaces a pooled connection that a restarted Redis closed.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 0}
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
