@@ -7,6 +7,7 @@ second (LOCAL_SECONDS), so that a busy page costs no round trip at all: another 
 publish shows here within that second, this process's at once.
 """
 
+import logging
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,6 +19,8 @@ from django.dispatch import Signal
 from django.utils import timezone
 
 from .models import StatusVersion
+
+logger = logging.getLogger(__name__)
 
 CACHE_KEY = "statuspage:version"
 # How long the shared cache trusts its copy without the row being read again.
@@ -81,6 +84,11 @@ def _after_bump() -> None:
     global _local
     row = StatusVersion.objects.get(pk=1)
     version = Version(row.version, row.changed_at)
-    cache.set(CACHE_KEY, (version.number, version.changed_at), timeout=CACHE_SECONDS)
+    try:
+        cache.set(CACHE_KEY, (version.number, version.changed_at), timeout=CACHE_SECONDS)
+    except Exception:
+        # The change is committed; a cache that is down or hung must not turn it into an
+        # error. Other processes see the new version once the cached one expires.
+        logger.warning("status version %s not written to the cache", version.number, exc_info=True)
     _local = (time.monotonic(), version)
     status_changed.send(sender=StatusVersion, version=version)

@@ -160,3 +160,22 @@ def test_a_publish_in_another_process_shows_here_within_a_second(client, inciden
     assert client.get(reverse("status:api-status"))["ETag"] == before  # this process's copy
     clock[0] += version.LOCAL_SECONDS
     assert client.get(reverse("status:api-status"))["ETag"] != before
+
+
+def test_a_change_commits_and_shows_here_when_the_cache_cannot_be_written(
+    db, monkeypatch, django_capture_on_commit_callbacks
+):
+    from django.core.cache import cache
+    from django.db import transaction
+
+    from incidents.statuspage import version
+
+    before = version.status_version_current().number
+
+    def hung(*args, **kwargs):
+        raise TimeoutError("Timeout reading from socket")
+
+    monkeypatch.setattr(cache, "set", hung)
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        version.status_version_bump()  # no error: the change is committed
+    assert version.status_version_current().number == before + 1
