@@ -387,8 +387,9 @@ def test_the_preview_says_what_it_is_pinned_to(client, k8s, request_job, inciden
     page = client.get(job_url(incident, job)).content.decode()
 
     version = job.pinned["resource_version"]
-    assert f"Pinned to payments-api at resourceVersion {version}" in page
+    assert f"Pinned to payments-api as previewed (its spec, at resourceVersion {version})" in page
     assert "you get a fresh preview" in page
+    assert "status updates alone (a crash loop's) don't stop it" in page
 
 
 def test_the_snapshot_keeps_its_raw_data_on_the_job_page(client, k8s, request_job, incident, bob):

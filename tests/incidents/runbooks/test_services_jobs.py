@@ -690,3 +690,20 @@ def test_rejected_credentials_are_a_clear_401(k8s, request_job, bob):
 
     assert job.state == State.FAILED
     assert "rejected the workers' credentials (401" in job.error
+
+
+def test_a_job_whose_wake_up_could_not_be_sent_runs_at_the_next_sweep(
+    k8s, request_job, run_commits, monkeypatch
+):
+    from incidents.runbooks.services.jobs import wakeups
+    from portal.timers import timers_sweep
+
+    with monkeypatch.context() as broker_down:
+        broker_down.setattr(wakeups, "enqueue", lambda *args, **kwargs: False)
+        job = request_job("diagnostics")
+    assert job.state == State.QUEUED  # its wake-up was never sent
+
+    run_commits(timers_sweep)  # the next sweep, without waiting out the usual nudge
+
+    job.refresh_from_db()
+    assert job.state == State.SUCCEEDED

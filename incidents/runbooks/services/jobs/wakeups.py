@@ -34,12 +34,22 @@ def _wake_after_commit(job: Job) -> None:
     """Enqueue the job's next step after commit, with timers as the net for a lost message."""
     task = PREVIEW_TASK if job.state == State.PREVIEW else RUN_TASK
     job_id = job.pk
-    transaction.on_commit(lambda: enqueue(task, job_id))
     now = timezone.now()
     stamp = uuid.uuid4().hex[:8]
+    nudge_key = f"runbooks.job-{job.pk}-nudge-{stamp}"
+
+    def wake() -> None:
+        if not enqueue(task, job_id):
+            # The broker is down: the next sweep nudges the job, rather than NUDGE_AFTER later
+            # (a rollback confirmed during an outage must not wait half a minute more).
+            Timer.objects.filter(key=nudge_key, state=Timer.State.PENDING).update(
+                due_at=timezone.now()
+            )
+
+    transaction.on_commit(wake)
     timer_schedule(
         kind=WAKE_KIND,
-        key=f"runbooks.job-{job.pk}-nudge-{stamp}",
+        key=nudge_key,
         due_at=now + NUDGE_AFTER,
         payload={"job_id": job.pk},
         precise=False,
