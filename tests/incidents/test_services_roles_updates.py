@@ -280,7 +280,7 @@ class TestTeamNotification:
         def refuse(**kwargs):
             raise ConnectionError("mail server down")
 
-        monkeypatch.setattr(notifications, "send_mail", refuse)
+        monkeypatch.setattr(notifications, "mail_send", refuse)
         with pytest.raises(ConnectionError):
             incident_notify_team(event_id=event.pk)
         assert not TeamNotification.objects.exists()
