@@ -14,10 +14,8 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,7 +28,13 @@ from django.test import override_settings
 
 import portal.celery
 from portal.celery import app
-from tests.celery_worker import REDIS_SERVER, WAIT_SECONDS, Worker, free_port, worker_database_url
+from tests.celery_worker import (
+    REDIS_SERVER,
+    WAIT_SECONDS,
+    Worker,
+    free_port,
+    running_worker,
+)
 
 # --- A Redis to pause and kill --------------------------------------------------------------------
 
@@ -197,45 +201,16 @@ def nap_task(marker: str, seconds: float) -> str:
 
 @contextmanager
 def prefork_worker(log: Path, *, broker: FaultyRedis, env: dict[str, str]) -> Iterator[Worker]:
-    """Start `celery worker` with the prefork pool and an embedded beat sweeping every second."""
-    full_env = {
-        **os.environ,
-        "DJANGO_ENV": "test",
-        "DJANGO_SETTINGS_MODULE": "portal.settings",
-        "DATABASE_URL": worker_database_url(),
-        "PYTHONUNBUFFERED": "1",
-        "CELERY_BROKER_URL": broker.url(0),
-        "REDIS_URL": broker.url(1),
-        "FIREBREAK_TIMER_SWEEP_SECONDS": "1",
-        **env,
-    }
-    full_env.pop("CELERY_BROKER_WRITE_URL", None)
-    command = [sys.executable, "-m", "celery", "-A", "portal", "worker"]
-    command += ["--queues", "paging,default,jobs", "--concurrency", "2"]
-    command += ["--hostname", f"test-{uuid.uuid4().hex[:8]}@%h", "-l", "INFO"]
-    command += ["--include", "tests.broker_faults"]
-    command += ["-B", "-s", str(log.with_name(log.stem + "-beat-schedule"))]
-    with log.open("w") as output:
-        process = subprocess.Popen(
-            command,
-            cwd=settings.BASE_DIR,
-            env=full_env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    worker = Worker(process, log)
-    try:
-        worker.wait_for(lambda: " ready." in log.read_text(), what="worker start")
+    """Start `celery worker` as in production (prefork), with a beat sweeping every second."""
+    with running_worker(
+        log,
+        env={"REDIS_URL": broker.url(1), **env},
+        include=("tests.broker_faults",),
+        beat=True,
+        broker_url=broker.url(0),
+        production_pool=True,
+    ) as worker:
         yield worker
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(timeout=15)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
 
 
 __all__ = [

@@ -275,12 +275,15 @@ def running_worker(
     include: tuple[str, ...] = (),
     beat: bool = False,
     broker_url: str | None = None,
+    production_pool: bool = False,
 ) -> Iterator[Worker]:
     """Start `celery worker` on every queue against the test database; stop it afterwards.
 
     `beat=True` embeds a beat (`-B`, schedule file beside the log) that sends the timer sweep
     every second. `broker_url` gives the worker a broker of its own (CELERY_BROKER_URL; the
     cache goes to the same Redis, database 1); otherwise it inherits this process's.
+    `production_pool=True` runs it as in production (prefork, two processes, with gossip,
+    mingle and heartbeats) instead of the quick single-process test worker.
     """
     eager = app.conf.task_always_eager
     app.conf.task_always_eager = False
@@ -298,9 +301,12 @@ def running_worker(
         full_env["FIREBREAK_TIMER_SWEEP_SECONDS"] = "1"
     full_env.update(env or {})
     command = [sys.executable, "-m", "celery", "-A", "portal", "worker"]
-    command += ["--queues", "paging,default,jobs", "--pool", "solo"]
-    command += ["--hostname", f"test-{uuid.uuid4().hex[:8]}@%h"]
-    command += ["--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "INFO"]
+    command += ["--queues", "paging,default,jobs"]
+    command += ["--hostname", f"test-{uuid.uuid4().hex[:8]}@%h", "-l", "INFO"]
+    if production_pool:
+        command += ["--pool", "prefork", "--concurrency", "2"]
+    else:
+        command += ["--pool", "solo", "--without-gossip", "--without-mingle", "--without-heartbeat"]
     if include:
         command += ["--include", ",".join(include)]
     if beat:
