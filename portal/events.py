@@ -122,11 +122,6 @@ def subscribe(
     return register
 
 
-def subscribers(event: type[Event]) -> list[Subscriber]:
-    """Return the subscribers of an event type, in registration order."""
-    return list(_subscribers.get(event, []))
-
-
 class NotInTransaction(RuntimeError):
     """An event was published outside a transaction: nothing would tie its work to the change."""
 
