@@ -428,13 +428,55 @@ class StatusUpdate(models.Model):
 
 
 class TeamNotification(models.Model):
-    """Records that the owning team was told about one timeline event, so it is told once."""
+    """Records that the owning team was told about one timeline event, so it is told once.
+
+    P3/P4 news for a team mailed moments ago is held for the team's next digest (`digest` set,
+    `sent_at` empty until the digest goes out); see docs/ARCHITECTURE.md, "Digests".
+    """
 
     event = models.OneToOneField(
         TimelineEvent, on_delete=models.CASCADE, related_name="notification"
     )
     recipients = models.JSONField(default=list)
-    sent_at = models.DateTimeField()
+    sent_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the team was told; empty while held for a digest."
+    )
+    digest = models.ForeignKey(
+        "TeamDigest",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="notifications",
+        help_text="The digest mail that carries it, when it was held for one.",
+    )
+
+    class Meta:
+        indexes = [models.Index(fields=["sent_at"], name="team_notification_sent_at")]
 
     def __str__(self) -> str:
         return f"Notification for {self.event}"
+
+
+class TeamDigest(models.Model):
+    """One digest mail to a team: the P3/P4 news held since its last team mail.
+
+    Opened when the first news is held and sent by a timer at `due_at`, the end of the digest
+    interval; a team has at most one open (unsent) digest, so held news always has one to go in.
+    """
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="digests")
+    since = models.DateTimeField(help_text="The team mail that started the interval.")
+    due_at = models.DateTimeField()
+    sent_at = models.DateTimeField(null=True, blank=True)
+    recipients = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["-due_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["team"], condition=Q(sent_at__isnull=True), name="team_digest_one_open"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Digest for {self.team} since {self.since:%Y-%m-%d %H:%M}"
