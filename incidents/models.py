@@ -115,6 +115,29 @@ class Service(TimeStampedModel):
     slug = models.SlugField(max_length=100, unique=True)
     team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="services")
     description = models.TextField(blank=True)
+    # Alert grouping (docs/ARCHITECTURE.md, Storms, grouping rules and flapping); empty fields
+    # take the site's defaults, and a routing rule may override the storm fields.
+    storm_threshold = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Alert storm: once more than this many alert groups have opened incidents on "
+        "the service within the storm window, further alerts join one storm incident instead of "
+        "opening their own. 0 turns storm grouping off; empty: the site default "
+        "(FIREBREAK_STORM_THRESHOLD, 10).",
+    )
+    storm_window_minutes = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="The storm window, in minutes. 0 turns storm grouping off; empty: the site "
+        "default (FIREBREAK_STORM_WINDOW_MINUTES, 5).",
+    )
+    flap_window_minutes = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Flapping: an alert that fires again within this many minutes of resolving "
+        "reopens its resolved incident instead of opening a new one. 0 turns it off; empty: the "
+        "site default (FIREBREAK_FLAP_WINDOW_MINUTES, 15).",
+    )
 
     class Meta:
         ordering = ["name"]

@@ -355,6 +355,13 @@ FIREBREAK_WEEKLY_REPORT_WEEKDAY = env.int("FIREBREAK_WEEKLY_REPORT_WEEKDAY", def
 FIREBREAK_WEEKLY_REPORT_HOUR = env.int("FIREBREAK_WEEKLY_REPORT_HOUR", default=9)
 # API: a creating POST's answer is replayed for a repeat with its Idempotency-Key this long.
 FIREBREAK_IDEMPOTENCY_TTL_HOURS = env.float("FIREBREAK_IDEMPOTENCY_TTL_HOURS", default=24.0)
+# Alert grouping, the defaults of services that set none (docs/ARCHITECTURE.md, Storms,
+# grouping rules and flapping): more than STORM_THRESHOLD alert groups opening incidents on one
+# service within STORM_WINDOW_MINUTES start an alert storm incident; an alert firing again within
+# FLAP_WINDOW_MINUTES of resolving reopens its incident. 0 turns either off.
+FIREBREAK_STORM_THRESHOLD = env.int("FIREBREAK_STORM_THRESHOLD", default=10)
+FIREBREAK_STORM_WINDOW_MINUTES = env.int("FIREBREAK_STORM_WINDOW_MINUTES", default=5)
+FIREBREAK_FLAP_WINDOW_MINUTES = env.int("FIREBREAK_FLAP_WINDOW_MINUTES", default=15)
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     # Timers are rows; this sweep fires whatever is due, whatever happened to its wake-up.
     "timers-sweep": {
