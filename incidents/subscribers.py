@@ -26,6 +26,8 @@ def _team_hears_of(event: TimelineRecorded) -> bool:
 
 @subscribe(TimelineRecorded, name="incidents.notify_team", durable=True, when=_team_hears_of)
 def notify_team(event: TimelineRecorded) -> str:
-    """Mail the owning team about the event (once: a repeat finds its notification recorded)."""
-    sent = incident_notify_team(event_id=event.event_id)
-    return "sent" if sent is not None else "not sent"
+    """Mail the owning team about the event, or hold it for the team's digest (once each)."""
+    notification = incident_notify_team(event_id=event.event_id)
+    if notification is None:
+        return "not sent"
+    return "sent" if notification.sent_at is not None else "held for the team's digest"

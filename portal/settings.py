@@ -335,6 +335,11 @@ FIREBREAK_SLACK_SIGNING_SECRET = env.str("FIREBREAK_SLACK_SIGNING_SECRET", defau
 FIREBREAK_SLACK_API_URL = env.str("FIREBREAK_SLACK_API_URL", default="https://slack.com/api/")
 FIREBREAK_SLACK_ANNOUNCE_CHANNEL = env.str("FIREBREAK_SLACK_ANNOUNCE_CHANNEL", default="#incidents")
 FIREBREAK_SLACK_ARCHIVE_AFTER_HOURS = env.float("FIREBREAK_SLACK_ARCHIVE_AFTER_HOURS", default=24.0)
+# An alert storm's one message in the announcement channel is edited at most this often.
+FIREBREAK_SLACK_STORM_EDIT_SECONDS = env.float("FIREBREAK_SLACK_STORM_EDIT_SECONDS", default=10.0)
+# A team mailed within this many minutes gets further P3/P4 news in one digest mail at the end
+# of the interval (P1/P2 news is always mailed at once); 0 mails everything at once.
+FIREBREAK_TEAM_DIGEST_MINUTES = env.float("FIREBREAK_TEAM_DIGEST_MINUTES", default=5.0)
 # Kubernetes jobs: a preview older than this must be refreshed before it is confirmed; a
 # preview or a run not finished within its timeout fails (it is never retried blindly); the
 # wait for a rollout after a change gives up after its limit, looking every few seconds.
