@@ -34,6 +34,13 @@ class IncidentEvent(Event):
 
         return Incident.objects.select_related("severity", "team").get(pk=self.incident_id)
 
+    def severity_rank(self) -> int:
+        """Return the rank of the incident's severity (1 for P1), a durable subscriber's priority.
+
+        Asked at publishing time, it reads the incident the publisher holds: no query.
+        """
+        return self.locked_incident().severity.rank
+
 
 @event_type
 @dataclass(frozen=True, kw_only=True)

@@ -16,7 +16,10 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 
 app = Celery("firebreak")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.conf.task_queues = [Queue(name) for name in ("paging", "default", "jobs")]
+# paging: engagement, escalation, page deliveries, update reminders (their own worker process);
+# default: everything else; jobs: runbook jobs. Timers name theirs per kind (portal.timers).
+QUEUES = ("paging", "default", "jobs")
+app.conf.task_queues = [Queue(name) for name in QUEUES]
 app.autodiscover_tasks()
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -15,6 +15,8 @@ and the apps that care subscribe to it in their `AppConfig.ready()`, in one of t
   its own writes, retried with backoff when it fails, taken over when its worker dies. A broker
   message is only ever a wake-up: if the broker is down when the change commits, the next timer
   sweep runs it. Nothing a committed change asked for is lost, and none of it is done twice.
+  Its timers go to the subscriber's `queue` ("default" unless it says "paging" or "jobs"), each
+  with the `priority` the subscriber gives the event (0 the most urgent; 9 unless it says).
 
 The publisher imports no subscriber: the core stays ignorant of the apps that follow it. See
 docs/ARCHITECTURE.md, "Events".
@@ -31,7 +33,7 @@ from django.db import connection
 from django.utils import timezone
 
 from portal.models import Timer
-from portal.timers import timer_handler, timer_schedule
+from portal.timers import PRIORITY_NONE, timer_handler, timer_schedule
 
 logger = logging.getLogger(__name__)
 
@@ -87,6 +89,7 @@ class Subscriber:
     func: Handler
     durable: bool
     when: Callable[[Any], bool] | None = None
+    priority: Callable[[Any], int] | None = None
 
 
 _subscribers: dict[type[Event], list[Subscriber]] = {}
@@ -99,16 +102,24 @@ def subscribe(
     name: str,
     durable: bool,
     when: Callable[[E], bool] | None = None,
+    queue: str = Timer.Queue.DEFAULT,
+    priority: Callable[[E], int] | None = None,
 ) -> Callable[[Callable[[E], "str | None"]], Callable[[E], "str | None"]]:
     """Register the decorated function for every published `event`.
 
     `name` identifies the subscriber (durable ones are stored under it: keep it stable). `when`
     is asked at publishing time, inside the transaction, and skips events the subscriber does
-    not need, so no row is written for them. A durable subscriber returns a short outcome text.
+    not need, so no row is written for them. A durable subscriber returns a short outcome text;
+    its work goes to `queue`, with the priority that `priority` (asked at publishing time too,
+    with the event's transient fields at hand) gives the event, else 9.
     """
+    if not durable and (queue != Timer.Queue.DEFAULT or priority is not None):
+        raise ValueError(f"{name}: only a durable subscriber has a queue and a priority.")
 
     def register(func: Callable[[E], "str | None"]) -> Callable[[E], "str | None"]:
-        subscriber = Subscriber(name=name, event=event, func=func, durable=durable, when=when)
+        subscriber = Subscriber(
+            name=name, event=event, func=func, durable=durable, when=when, priority=priority
+        )
         existing = [s for s in _subscribers.get(event, []) if s.name != name]
         _subscribers[event] = [*existing, subscriber]
         if durable:
@@ -116,7 +127,7 @@ def subscribe(
             if len(kind) > Timer._meta.get_field("kind").max_length:  # type: ignore[operator]
                 raise ValueError(f"Subscriber name {name!r} is too long to be stored.")
             _durable[name] = subscriber
-            timer_handler(kind)(_run_durable)
+            timer_handler(kind, queue=queue)(_run_durable)
         return func
 
     return register
@@ -150,6 +161,7 @@ def publish(event: Event) -> None:
             due_at=timezone.now(),
             payload={"subscriber": subscriber.name, "event": event.name, "data": stored},
             fresh=True,
+            priority=PRIORITY_NONE if subscriber.priority is None else subscriber.priority(event),
         )
 
 

@@ -50,7 +50,25 @@ class Timer(models.Model):
         CANCELLED = "cancelled", "Cancelled"
         FAILED = "failed", "Failed"
 
+    class Queue(models.TextChoices):
+        """The Celery queues (portal.celery.QUEUES): whose worker fires the timer."""
+
+        PAGING = "paging", "Paging"
+        DEFAULT = "default", "Default"
+        JOBS = "jobs", "Jobs"
+
     kind = models.CharField(max_length=60)
+    queue = models.CharField(
+        max_length=10,
+        choices=Queue.choices,
+        default=Queue.DEFAULT,
+        help_text="The queue of its kind: the worker that fires it.",
+    )
+    priority = models.PositiveSmallIntegerField(
+        default=9,
+        help_text="0 is the most urgent: the rank of the incident's severity (1 for P1), "
+        "9 for work without one.",
+    )
     key = models.CharField(max_length=200, unique=True, help_text="Names the timer, once.")
     due_at = models.DateTimeField()
     payload = models.JSONField(default=dict, blank=True)
@@ -64,10 +82,11 @@ class Timer(models.Model):
 
     class Meta:
         indexes = [
+            # One sweep per queue reads its open timers most urgent first, then oldest first.
             models.Index(
-                fields=["due_at"],
+                fields=["queue", "priority", "due_at"],
                 condition=models.Q(state__in=["pending", "claimed"]),
-                name="timer_open_by_due_at",
+                name="timer_open_by_queue",
             )
         ]
 

@@ -266,11 +266,21 @@ else:
     # Redis that hangs (paused, overloaded, a dead peer behind a NAT) fails a publish within
     # seconds instead of holding the request that sends it. The worker's BRPOP is unaffected:
     # Redis answers it within its own 1 s wait, and kombu reads it only once it is readable.
+    #
+    # Priorities (docs/ARCHITECTURE.md, "Queues and priorities"): kombu keeps one Redis list per
+    # queue and priority step, and a worker pops from its queues' lists lowest number first, so
+    # a P1's wake-up (priority 1) is taken before the P3 ones (3) queued ahead of it. Ten steps,
+    # one per priority (kombu's default folds them into four: P1 and P2 would share one). At
+    # the same priority, queues are taken in the order the worker's --queues names them. The
+    # separator stays kombu's own: kombu also joins the stored queue bindings with it, and those
+    # written before a change of separator would no longer read back.
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "visibility_timeout": 3600,
         "socket_timeout": REDIS_SOCKET_TIMEOUT_SECONDS,
         "socket_connect_timeout": REDIS_CONNECT_TIMEOUT_SECONDS,
         "socket_keepalive": True,
+        "priority_steps": list(range(10)),
+        "queue_order_strategy": "priority",
     }
 if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     # kombu's Redis transport, made to treat a closed connection as lost (portal.celery).
@@ -368,11 +378,16 @@ FIREBREAK_STORM_THRESHOLD = env.int("FIREBREAK_STORM_THRESHOLD", default=10)
 FIREBREAK_STORM_WINDOW_MINUTES = env.int("FIREBREAK_STORM_WINDOW_MINUTES", default=5)
 FIREBREAK_FLAP_WINDOW_MINUTES = env.int("FIREBREAK_FLAP_WINDOW_MINUTES", default=15)
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
-    # Timers are rows; this sweep fires whatever is due, whatever happened to its wake-up.
-    "timers-sweep": {
-        "task": "portal.tasks.timers_sweep_task",
-        "schedule": env.float("FIREBREAK_TIMER_SWEEP_SECONDS", default=10.0),
-        "options": {"expires": 30},
+    # Timers are rows; a sweep per queue, sent to that queue's worker, fires whatever of it is
+    # due, whatever happened to its wake-up, most urgent first. Priority 0: before wake-ups.
+    **{
+        f"timers-sweep-{queue}": {
+            "task": "portal.tasks.timers_sweep_task",
+            "schedule": env.float("FIREBREAK_TIMER_SWEEP_SECONDS", default=10.0),
+            "kwargs": {"queue": queue},
+            "options": {"queue": queue, "priority": 0, "expires": 30},
+        }
+        for queue in ("paging", "default", "jobs")
     },
     # Writes the status page's static snapshot when none is current (also before the first
     # change after a deploy); changes themselves refresh it at once.

@@ -5,12 +5,16 @@ handler, and recording the outcome. A duplicate wake-up, a second beat, a killed
 broker message therefore neither loses a timer nor fires it twice: a claim whose worker died
 expires with its lease and the next sweep claims it again.
 
-Handlers are registered per kind by the app that owns the timer::
+Handlers are registered per kind by the app that owns the timer, with the queue whose worker
+fires it::
 
-    @timer_handler("oncall.escalation_step")
+    @timer_handler("oncall.escalation_step", queue="paging")
     def fire_escalation_step(timer: Timer) -> str: ...
 
-and must themselves re-check the state of what they act on (the timer may be late).
+and must themselves re-check the state of what they act on (the timer may be late). Each timer
+also has a priority (0 is the most urgent; the rank of the incident's severity, 1 for P1, or 9
+for work without one): its wake-up carries it to the broker, and each queue's sweep fires the
+most urgent due timers first. See docs/ARCHITECTURE.md, "Queues and priorities".
 """
 
 import logging
@@ -31,6 +35,11 @@ logger = logging.getLogger(__name__)
 
 Handler = Callable[[Timer], str]
 _handlers: dict[str, Handler] = {}
+_queues: dict[str, str] = {}
+
+# Priorities run from 0 (the most urgent) to 9: the broker's range (see the transport options).
+PRIORITY_HIGHEST = 0
+PRIORITY_NONE = 9
 
 
 def lease() -> timedelta:
@@ -59,14 +68,31 @@ class TimerRetry(Exception):
         self.reason = reason
 
 
-def timer_handler(kind: str) -> Callable[[Handler], Handler]:
-    """Register the function that fires timers of `kind`; it returns a short outcome text."""
+def timer_handler(kind: str, *, queue: str = Timer.Queue.DEFAULT) -> Callable[[Handler], Handler]:
+    """Register the function that fires timers of `kind`; it returns a short outcome text.
+
+    `queue` names the worker that fires them: "paging" for what pages people (its own worker
+    process), "jobs" for runbook jobs, "default" for everything else.
+    """
+    if queue not in Timer.Queue.values:
+        raise ValueError(f"Unknown queue {queue!r}: one of {', '.join(Timer.Queue.values)}.")
 
     def register(func: Handler) -> Handler:
         _handlers[kind] = func
+        _queues[kind] = queue
         return func
 
     return register
+
+
+def timer_queue(kind: str) -> str:
+    """Return the queue that timers of a registered `kind` go to."""
+    return _queues[kind]
+
+
+def timer_priority(priority: int) -> int:
+    """Return `priority` within the broker's range: 0 (the most urgent) to 9."""
+    return min(max(priority, PRIORITY_HIGHEST), PRIORITY_NONE)
 
 
 def timer_schedule(
@@ -77,6 +103,7 @@ def timer_schedule(
     payload: dict[str, Any] | None = None,
     precise: bool = True,
     fresh: bool = False,
+    priority: int = PRIORITY_NONE,
 ) -> Timer:
     """Schedule a timer once: scheduling the same key again returns the pending one.
 
@@ -84,33 +111,54 @@ def timer_schedule(
     soon also gets a Celery wake-up at its due time; the others (reminders, where a few
     seconds do not matter) are fired by the next sweep, which saves a broker message. A
     `fresh` key (one made unique by the caller) is written without the savepoint that guards
-    against a repeat.
+    against a repeat. The timer goes to its kind's queue; `priority` (0 the most urgent, kept
+    from 0 to 9) orders it there: the rank of the incident's severity, 9 for work without one.
     """
     if kind not in _handlers:
         raise LookupError(f"No handler registered for timer kind {kind!r}.")
+    fields = {
+        "kind": kind,
+        "key": key,
+        "due_at": due_at,
+        "payload": payload or {},
+        "queue": _queues[kind],
+        "priority": timer_priority(priority),
+    }
     if fresh:
-        timer = Timer.objects.create(kind=kind, key=key, due_at=due_at, payload=payload or {})
+        timer = Timer.objects.create(**fields)
     else:
         try:
             with transaction.atomic():
-                timer = Timer.objects.create(
-                    kind=kind, key=key, due_at=due_at, payload=payload or {}
-                )
+                timer = Timer.objects.create(**fields)
         except IntegrityError:
             return Timer.objects.get(key=key)
     if precise and due_at - timezone.now() <= WAKE_UP_WITHIN:
-        timer_wake(timer.pk, at=due_at)
+        timer_wake(timer, at=due_at)
     return timer
 
 
-def timer_wake(timer_id: int, *, at: datetime | None = None) -> None:
+def timer_wake(timer: Timer | int, *, at: datetime | None = None) -> None:
     """Send a worker a wake-up for the timer once the caller's transaction commits.
 
-    Only a wake-up: should the broker be down, the sweep fires the timer, so the caller's
-    committed work must not fail over it.
+    The wake-up goes to the timer's queue with its priority (given a timer id, the row is read
+    for them). A timer already due when the transaction commits is woken without an ETA:
+    Celery takes every message with an ETA off the broker at once and holds it in the worker
+    until then, outside the broker's priority order. Only a wake-up: should the broker be down,
+    the sweep fires the timer, so the caller's committed work must not fail over it.
     """
-    options = {"eta": at} if at is not None else {}
-    transaction.on_commit(lambda: enqueue(FIRE_TASK, timer_id, **options))
+    if isinstance(timer, Timer):
+        timer_id, queue, priority = timer.pk, timer.queue, timer.priority
+    else:
+        timer_id = timer
+        queue, priority = Timer.objects.values_list("queue", "priority").get(pk=timer_id)
+
+    def send() -> None:
+        options: dict[str, Any] = {"queue": queue, "priority": priority}
+        if at is not None and at > timezone.now():
+            options["eta"] = at
+        enqueue(FIRE_TASK, timer_id, **options)
+
+    transaction.on_commit(send)
 
 
 def timer_cancel(*, key: str | None = None, key_prefix: str | None = None) -> int:
@@ -172,7 +220,7 @@ def timer_fire(*, timer_id: int) -> str | None:
         logger.warning("timer %s: claim lost before the outcome was recorded", timer.key)
         return None
     except TimerRetry as retry:
-        return _postpone(timer_id, token, retry)
+        return _postpone(timer, token, retry)
     except Exception:
         logger.exception("timer %s failed (attempt %s)", timer.key, timer.attempts)
         _release_after_failure(timer_id, token)
@@ -184,9 +232,9 @@ class _LostClaim(Exception):
     pass
 
 
-def _postpone(timer_id: int, token: uuid.UUID, retry: TimerRetry) -> str | None:
+def _postpone(timer: Timer, token: uuid.UUID, retry: TimerRetry) -> str | None:
     due_at = timezone.now() + retry.after
-    postponed = Timer.objects.filter(pk=timer_id, claim_token=token).update(
+    postponed = Timer.objects.filter(pk=timer.pk, claim_token=token).update(
         state=Timer.State.PENDING,
         due_at=due_at,
         lease_until=None,
@@ -196,9 +244,9 @@ def _postpone(timer_id: int, token: uuid.UUID, retry: TimerRetry) -> str | None:
     if not postponed:
         return None
     if retry.after <= WAKE_UP_WITHIN:
-        timer_wake(timer_id, at=due_at)
+        timer_wake(timer, at=due_at)
     outcome = f"postponed to {due_at:%H:%M:%S}: {retry}"
-    logger.info("timer %s %s", timer_id, outcome)
+    logger.info("timer %s %s", timer.pk, outcome)
     return outcome
 
 
@@ -217,31 +265,43 @@ def _release_after_failure(timer_id: int, token: uuid.UUID) -> None:
         )
 
 
-def timers_due(*, now: datetime | None = None, limit: int = 100) -> list[int]:
-    """Return ids of timers due now and not held by a live claim, oldest first."""
+def timers_due(
+    *, queue: str | None = None, now: datetime | None = None, limit: int = 100
+) -> list[int]:
+    """Return ids of timers due now and not held by a live claim, most urgent first.
+
+    Most urgent is the lowest priority number, then the oldest due time; `queue` keeps the
+    queue's own timers (None: every queue's).
+    """
     now = now or timezone.now()
+    timers = Timer.objects.filter(_claimable(now), attempts__lt=MAX_ATTEMPTS)
+    if queue is not None:
+        timers = timers.filter(queue=queue)
     with transaction.atomic():
         # On PostgreSQL two sweeps skip each other's rows instead of waiting on them; the
         # conditional update in timer_claim is what decides who fires a timer, on any database.
         rows = (
-            Timer.objects.select_for_update(skip_locked=True)
-            .filter(_claimable(now), attempts__lt=MAX_ATTEMPTS)
-            .order_by("due_at")
+            timers.select_for_update(skip_locked=True)
+            .order_by("priority", "due_at")
             .values_list("pk", flat=True)[:limit]
         )
         return list(rows)
 
 
-def timers_sweep(*, limit: int = 100, budget: timedelta = timedelta(seconds=8)) -> int:
-    """Fire every due timer, batch after batch within the time budget; return how many fired.
+def timers_sweep(
+    *, queue: str | None = None, limit: int = 100, budget: timedelta = timedelta(seconds=8)
+) -> int:
+    """Fire the due timers of `queue` (None: every queue's), most urgent first; return how many.
 
-    A backlog (wake-ups lost with a broker restart, say) clears in one sweep rather than at
-    one batch per beat interval; the budget keeps one sweep shorter than the beat interval.
+    Batch after batch within the time budget: a backlog (wake-ups lost with a broker restart,
+    say) clears in one sweep rather than at one batch per beat interval; the budget keeps one
+    sweep shorter than the beat interval. Each batch is read afresh, so a timer that a batch
+    made due (a P1's first escalation step) comes first in the next one.
     """
     fired = 0
     deadline = timezone.now() + budget
     while True:
-        batch = timers_due(limit=limit)
+        batch = timers_due(queue=queue, limit=limit)
         for timer_id in batch:
             try:
                 if timer_fire(timer_id=timer_id) is not None:

@@ -12,13 +12,13 @@ from pathlib import Path
 
 from portal import events
 from portal.models import Timer
-from portal.timers import timer_handler
+from portal.timers import timer_handler, timer_queue
 
 ENGAGE_KIND = events.DURABLE_PREFIX + "oncall.engage"
 MARKER = "engaging"
 
 
-@timer_handler(ENGAGE_KIND)
+@timer_handler(ENGAGE_KIND, queue=timer_queue(ENGAGE_KIND))
 def engage_then_hang_on_first_attempt(timer: Timer) -> str:
     outcome = events._run_durable(timer)
     marker_dir = os.environ.get("FIREBREAK_TEST_MARKER_DIR")

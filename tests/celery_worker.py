@@ -5,9 +5,9 @@ Two ways to give it a broker:
 - the shared one named by CELERY_BROKER_URL (`needs_broker`), which this process publishes to
   as well;
 - a private `redis-server` started for one test (`redis_server`, `needs_private_broker`),
-  which only the worker (and its embedded beat, `running_worker(..., beat=True)`) talks to,
-  while this process, the web server of the test, finds its broker unreachable
-  (`broker_unreachable`).
+  which the worker (and its embedded beat, `running_worker(..., beat=True)`) talks to, while
+  this process, the web server of the test, either finds its broker unreachable
+  (`broker_unreachable`) or publishes to the same private Redis (`publishing_to`).
 """
 
 import contextlib
@@ -20,7 +20,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from email import message_from_bytes
@@ -33,7 +33,7 @@ from django.conf import settings
 from kombu.exceptions import OperationalError
 
 import portal.celery
-from portal.celery import app
+from portal.celery import QUEUES, app
 
 WAIT_SECONDS = 30
 
@@ -136,42 +136,26 @@ def _reset_broker_backoff() -> None:
 
 
 @contextmanager
-def broker_unreachable() -> Iterator[str]:
-    """Make this process publish to a closed port, as a web server whose broker is down.
+def publishing_to(url: str) -> Iterator[str]:
+    """Make this process publish its tasks to the broker at `url`, never running them eagerly.
 
-    Tasks are not run eagerly meanwhile: every send goes to the broker and fails. Yields the
-    URL publishing now uses; restores the broker, the eager setting and `enqueue`'s back-off.
+    Yields the URL; restores the broker, the eager setting and `enqueue`'s back-off after.
     """
     conf = app.conf
     saved_conf = (conf.broker_url, conf.task_always_eager)
-    # Celery reads these variables before its configuration: they must name the closed port too.
+    # Celery reads these variables before its configuration: they must name the URL too.
     saved_env = {name: os.environ.get(name) for name in BROKER_ENV}
-    # A port bound and never listened on: connections are refused, and nothing else takes it.
-    closed = socket.socket()
-    closed.bind(("127.0.0.1", 0))
-    closed_port = closed.getsockname()[1]
-    dead = f"redis://127.0.0.1:{closed_port}/0"
     for name in BROKER_ENV:
         os.environ.pop(name, None)
-    os.environ["CELERY_BROKER_URL"] = dead
-    conf.broker_url, conf.task_always_eager = dead, False
+    os.environ["CELERY_BROKER_URL"] = url
+    conf.broker_url, conf.task_always_eager = url, False
     _publishing_pools_forget()
     _reset_broker_backoff()
     try:
-        assert conf.broker_write_url == dead, conf.broker_write_url
-        # The producers a publish would use now point at the closed port, and fail fast there.
-        with app.producer_or_acquire() as producer:
-            connection = producer.connection
-            assert (connection.hostname, connection.port) == ("127.0.0.1", closed_port), (
-                connection.as_uri()
-            )
-            started = time.monotonic()
-            with pytest.raises(OperationalError, match=r"(?i)refused"):
-                connection.ensure_connection(max_retries=1)
-            assert time.monotonic() - started < 5, "connecting to a closed port should fail fast"
-        yield dead
+        assert conf.broker_write_url == url, conf.broker_write_url
+        yield url
     finally:
-        dead_pool = app._pool
+        used_pool = app._pool
         for name, value in saved_env.items():
             if value is None:
                 os.environ.pop(name, None)
@@ -179,9 +163,36 @@ def broker_unreachable() -> Iterator[str]:
                 os.environ[name] = value
         conf.broker_url, conf.task_always_eager = saved_conf
         _publishing_pools_forget()
-        if dead_pool is not None:
-            dead_pool.force_close_all()
+        if used_pool is not None:
+            used_pool.force_close_all()
         _reset_broker_backoff()
+
+
+@contextmanager
+def broker_unreachable() -> Iterator[str]:
+    """Make this process publish to a closed port, as a web server whose broker is down.
+
+    Tasks are not run eagerly meanwhile: every send goes to the broker and fails. Yields the
+    URL publishing now uses; restores the broker, the eager setting and `enqueue`'s back-off.
+    """
+    # A port bound and never listened on: connections are refused, and nothing else takes it.
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    closed_port = closed.getsockname()[1]
+    try:
+        with publishing_to(f"redis://127.0.0.1:{closed_port}/0") as dead:
+            # The producers a publish would use now point at the closed port, and fail fast.
+            with app.producer_or_acquire() as producer:
+                connection = producer.connection
+                assert (connection.hostname, connection.port) == ("127.0.0.1", closed_port), (
+                    connection.as_uri()
+                )
+                started = time.monotonic()
+                with pytest.raises(OperationalError, match=r"(?i)refused"):
+                    connection.ensure_connection(max_retries=1)
+                assert time.monotonic() - started < 5, "connecting to a closed port: fail fast"
+            yield dead
+    finally:
         closed.close()
 
 
@@ -215,9 +226,12 @@ SWEEP_DONE = re.compile(r"portal\.tasks\.timers_sweep_task\[[0-9a-f-]+\] succeed
 
 
 class Worker:
-    def __init__(self, process: subprocess.Popen, log: Path) -> None:
+    def __init__(
+        self, process: subprocess.Popen, log: Path, queues: Sequence[str] = QUEUES
+    ) -> None:
         self.process = process
         self.log = log
+        self.queues = tuple(queues)
 
     def wait_for(
         self, condition: Callable[[], object], *, what: str, timeout: float = WAIT_SECONDS
@@ -238,12 +252,12 @@ class Worker:
         return f"{task_id}] succeeded" in self.log.read_text()
 
     def sweeps(self) -> int:
-        """Return how many timer sweeps this worker has finished."""
+        """Return how many timer sweeps this worker has finished (one per queue and beat tick)."""
         return len(SWEEP_DONE.findall(self.log.read_text()))
 
     def wait_for_sweeps(self, count: int = 3, *, timeout: float = WAIT_SECONDS) -> None:
-        """Wait until the worker has finished `count` more timer sweeps (its beat sends them)."""
-        target = self.sweeps() + count
+        """Wait for `count` more sweeps of each of the worker's queues (its beat sends them)."""
+        target = self.sweeps() + count * len(self.queues)
         self.wait_for(
             lambda: self.sweeps() >= target, what=f"{count} more timer sweeps", timeout=timeout
         )
@@ -276,14 +290,17 @@ def running_worker(
     beat: bool = False,
     broker_url: str | None = None,
     production_pool: bool = False,
+    queues: Sequence[str] = QUEUES,
+    threads: int | None = None,
 ) -> Iterator[Worker]:
-    """Start `celery worker` on every queue against the test database; stop it afterwards.
+    """Start `celery worker` on `queues` (every queue) against the test database; stop it after.
 
-    `beat=True` embeds a beat (`-B`, schedule file beside the log) that sends the timer sweep
+    `beat=True` embeds a beat (`-B`, schedule file beside the log) that sends the timer sweeps
     every second. `broker_url` gives the worker a broker of its own (CELERY_BROKER_URL; the
     cache goes to the same Redis, database 1); otherwise it inherits this process's.
     `production_pool=True` runs it as in production (prefork, two processes, with gossip,
-    mingle and heartbeats) instead of the quick single-process test worker.
+    mingle and heartbeats), and `threads=N` as the Procfile's workers (the thread pool, N
+    threads), instead of the quick single-process test worker.
     """
     eager = app.conf.task_always_eager
     app.conf.task_always_eager = False
@@ -301,10 +318,12 @@ def running_worker(
         full_env["FIREBREAK_TIMER_SWEEP_SECONDS"] = "1"
     full_env.update(env or {})
     command = [sys.executable, "-m", "celery", "-A", "portal", "worker"]
-    command += ["--queues", "paging,default,jobs"]
+    command += ["--queues", ",".join(queues)]
     command += ["--hostname", f"test-{uuid.uuid4().hex[:8]}@%h", "-l", "INFO"]
     if production_pool:
         command += ["--pool", "prefork", "--concurrency", "2"]
+    elif threads is not None:
+        command += ["--pool", "threads", "--concurrency", str(threads)]
     else:
         command += ["--pool", "solo", "--without-gossip", "--without-mingle", "--without-heartbeat"]
     if include:
@@ -321,7 +340,7 @@ def running_worker(
             # A session of its own: killing its group takes the embedded beat's process too.
             start_new_session=True,
         )
-    worker = Worker(process, log)
+    worker = Worker(process, log, queues)
     try:
         worker.wait_for(lambda: " ready." in log.read_text(), what="worker start")
         yield worker

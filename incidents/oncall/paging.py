@@ -6,7 +6,8 @@ Every step and every delivery is a timer row (portal.timers):
   incident's row lock that the incident is still triggered (unacknowledged and open);
 - `inc-<id>:page-<page id>[-try-<k>]` sends one Page row that was committed before it is sent.
 
-Acknowledging or resolving cancels the pending steps in the same transaction
+Both kinds run on the `paging` queue, the incident's severity rank as their priority (P1
+first). Acknowledging or resolving cancels the pending steps in the same transaction
 (`incident_escalation_cancel`), a severity change plans them again (`incident_escalation_replan`)
 and a reopening engages again with a new generation of keys.
 """
@@ -122,6 +123,7 @@ def _create_pages(
                     key=f"inc-{incident.pk}:page-{page.pk}",
                     due_at=timezone.now(),
                     payload={"page_id": page.pk},
+                    priority=incident.severity.rank,
                 )
                 pages.append(page)
     if pages:
@@ -185,6 +187,7 @@ def _schedule_steps(
                 "number": step.number,
                 "targets": [target.as_payload() for target in step.targets],
             },
+            priority=incident.severity.rank,
         )
         scheduled += 1
     return scheduled
@@ -337,7 +340,7 @@ def page_more(
 # --- Timer handlers ------------------------------------------------------------------------------
 
 
-@timer_handler(STEP_KIND)
+@timer_handler(STEP_KIND, queue="paging")
 def fire_escalation_step(timer: Timer) -> str:
     """Page one escalation step if the incident is still unacknowledged and open."""
     payload = timer.payload
@@ -408,7 +411,7 @@ def page_message(page: Page) -> delivery.Message:
     )
 
 
-@timer_handler(DELIVER_KIND)
+@timer_handler(DELIVER_KIND, queue="paging")
 def deliver_page(timer: Timer) -> str:
     """Send one page that is recorded and not yet sent; schedule a retry if sending fails."""
     page = (
@@ -448,6 +451,7 @@ def deliver_page(timer: Timer) -> str:
             key=f"inc-{incident.pk}:page-{page.pk}-try-{page.attempts + 1}",
             due_at=retry_at,
             payload={"page_id": page.pk},
+            priority=incident.severity.rank,
         )
         return f"attempt {page.attempts} failed ({exc}); retry at {retry_at:%H:%M:%S}"
     page.state = Page.State.SENT

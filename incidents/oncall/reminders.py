@@ -35,6 +35,7 @@ def _schedule_interval(incident: Incident, generation: int, due: datetime) -> No
         key=f"{_prefix(incident)}{generation}-at-{int(due.timestamp())}",
         due_at=due,
         payload={"incident_id": incident.pk, "generation": generation, "due": due.isoformat()},
+        priority=incident.severity.rank,
     )
 
 
@@ -68,6 +69,7 @@ def reminders_start(*, incident: Incident, generation: int) -> None:
             "first": True,
             "since": started.isoformat(),
         },
+        priority=incident.severity.rank,
     )
     due = incident_next_update_due(incident)
     if due is not None:
@@ -107,7 +109,7 @@ def _remind(incident: Incident, why: str) -> int:
     return len(people)
 
 
-@timer_handler(REMIND_KIND)
+@timer_handler(REMIND_KIND, queue="paging")
 def fire_update_reminder(timer: Timer) -> str:
     """Remind the IC and Communicator once if this interval passed without a status update."""
     from .paging import _generation

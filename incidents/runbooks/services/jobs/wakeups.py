@@ -1,5 +1,8 @@
 """Wake-ups: timers fire, tasks on the `jobs` queue do the work.
 
+The timers themselves are on the `jobs` queue too: its own sweep fires them, never behind a
+backlog of mail on `default`.
+
 A task message only wakes a worker for a job row; the timers scheduled with it are the net for
 a message that was lost. The timer kinds are registered when this module is imported, which
 RunbooksConfig.ready() does in every process.
@@ -75,7 +78,7 @@ def _read_back_wake(job: Job, *, due_at: datetime) -> None:
     )
 
 
-@timer_handler(WAKE_KIND)
+@timer_handler(WAKE_KIND, queue="jobs")
 def job_wake(timer: Timer) -> str:
     """Enqueue a job's pending step again if it is still waiting for a worker."""
     job = Job.objects.filter(pk=timer.payload["job_id"]).first()
@@ -100,7 +103,7 @@ def job_wake(timer: Timer) -> str:
     return f"enqueued the {what} of job {job.pk}"
 
 
-@timer_handler(ROLLOUT_POLL_KIND)
+@timer_handler(ROLLOUT_POLL_KIND, queue="jobs")
 def rollout_poll_wake(timer: Timer) -> str:
     """Enqueue the next rollout status read of a waiting job."""
     if not enqueue(ROLLOUT_POLL_TASK, timer.payload["job_id"], timer.payload["poll"]):
