@@ -321,3 +321,34 @@ def archived_notice(*, incident: Incident) -> Message:
         links=(_incident_link(incident),),
         context=_context(incident),
     )
+
+
+def storm(*, incident: Incident, kind: str, where: str, alerts: int, since: datetime) -> Message:
+    """Return the one message of an alert storm (or a grouping rule's incident), edited as it grows.
+
+    "🌩 Alert storm on Payments: 57 alerts since 10:02 UTC · P3 · INC-12", and once the incident
+    is resolved "✅ Alert storm on Payments resolved: 312 alerts from 10:02 to 10:40 UTC".
+    """
+    what = "Alert storm" if kind == "storm" else "Grouped alerts"
+    count = f"{alerts} alert{'' if alerts == 1 else 's'}"
+    start = timezone.localtime(since)
+    link = Link(incident.reference, incident_url(incident))
+    severity = incident.severity.code
+    if incident.status in (IncidentStatus.RESOLVED, IncidentStatus.CLOSED) and incident.resolved_at:
+        end = timezone.localtime(incident.resolved_at)
+        headline = text(
+            f"✅ {what} on {where} resolved: {count} from {start:%H:%M} to {end:%H:%M %Z}"
+            f" · {severity} · ",
+            link,
+        )
+    else:
+        icon = "🌩" if kind == "storm" else "🧩"
+        headline = text(
+            f"{icon} {what} on {where}: {count} since {start:%H:%M %Z} · {severity} · ", link
+        )
+    return Message(
+        headline=headline,
+        lines=(text(incident.title),),
+        links=(_incident_link(incident),),
+        context=_context(incident, incident.get_status_display()),
+    )

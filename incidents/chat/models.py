@@ -156,6 +156,7 @@ class ChatPost(models.Model):
         STATUS_UPDATE = "status_update", "Status update"
         PAGES = "pages", "Pages"
         ARCHIVE = "archive", "Archive notice (then archive)"
+        STORM = "storm", "Alert storm (one message, edited as it grows)"
 
     class Destination(models.TextChoices):
         INCIDENT_CHANNEL = "incident", "The incident's channel"

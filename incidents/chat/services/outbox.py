@@ -291,7 +291,15 @@ def _send(timer: Timer) -> tuple[str, ChatPost | None]:
     post.attempts += 1
     post.last_error = ""
     post.save(
-        update_fields=["state", "channel_id", "message_id", "posted_at", "attempts", "last_error"]
+        update_fields=[
+            "state",
+            "channel_id",
+            "message_id",
+            "posted_at",
+            "attempts",
+            "last_error",
+            "data",  # a storm message notes what it showed (services.storms)
+        ]
     )
     if channel is not None and post.destination == ChatPost.Destination.INCIDENT_CHANNEL:
         _invite_later(post, channel)
@@ -392,6 +400,12 @@ def _message(
         )
     if post.kind == K.ARCHIVE:
         return messages.archived_notice(incident=incident)
+    if post.kind == K.STORM:
+        from .storms import storm_message
+
+        message, shown = storm_message(post)
+        post.data = {**post.data, "shown": shown}
+        return message
     return None
 
 
@@ -399,7 +413,7 @@ def _announce_channel_id(configured: str) -> str:
     """Return the announcement channel's id as a previous post learned it, else as configured."""
     known = (
         ChatPost.objects.filter(
-            kind=ChatPost.Kind.ANNOUNCEMENT,
+            destination=ChatPost.Destination.ANNOUNCE,
             state=ChatPost.State.POSTED,
             data__channel=configured,
         )
