@@ -15,7 +15,7 @@ TYPED := incidents/services incidents/selectors.py incidents/policies.py inciden
 	portal/input_guard.py portal/api \
 	portal/integrations postmortems \
 	incidents/oncall incidents/alerting incidents/statuspage incidents/chat \
-	incidents/runbooks incidents/health
+	incidents/runbooks incidents/health incidents/heartbeats
 
 .PHONY: run test lint format typecheck bench demo migrate vardirs clean
 

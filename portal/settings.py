@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "incidents.chat.apps.ChatConfig",
     "incidents.runbooks.apps.RunbooksConfig",
     "incidents.health.apps.HealthConfig",
+    "incidents.heartbeats.apps.HeartbeatsConfig",
     "postmortems.apps.PostmortemsConfig",
 ]
 
@@ -306,6 +307,7 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     "portal.tasks.*": {"queue": "paging"},
     "incidents.oncall.*": {"queue": "paging"},
+    "incidents.heartbeats.*": {"queue": "paging"},
     "incidents.runbooks.*": {"queue": "jobs"},
     "*": {"queue": "default"},
 }
@@ -388,6 +390,14 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
             "options": {"queue": queue, "priority": 0, "expires": 30},
         }
         for queue in ("paging", "default", "jobs")
+    },
+    # Opens an incident for each heartbeat not pinged by its alarm time; the state is on the
+    # heartbeat's row, so a lost or doubled run neither loses nor doubles a miss. Priority 0,
+    # as the sweeps: a page it starts must not wait behind a backlog of wake-ups.
+    "heartbeats-check": {
+        "task": "incidents.heartbeats.tasks.heartbeats_check_task",
+        "schedule": env.float("FIREBREAK_TIMER_SWEEP_SECONDS", default=10.0),
+        "options": {"queue": "paging", "priority": 0, "expires": 30},
     },
     # Writes the status page's static snapshot when none is current (also before the first
     # change after a deploy); changes themselves refresh it at once.

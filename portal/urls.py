@@ -17,6 +17,7 @@ urlpatterns = [
     path("alerts/", include("incidents.alerting.urls")),
     path("schedules/", include("incidents.oncall.urls")),
     path("hooks/slack/", include("incidents.chat.hook_urls")),
+    path("hooks/heartbeat/", include("incidents.heartbeats.hook_urls")),
     path("hooks/", include("incidents.alerting.hook_urls")),
     path("ack/", include("incidents.oncall.ack_urls")),
     path("status/", include("incidents.statuspage.public_urls")),
