@@ -16,11 +16,13 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from incidents.heartbeats.services import heartbeat_watchdog_take
+from incidents.heartbeats.watchdog import watchdog_in_delivery
 from portal.errors import ApplicationError
 from portal.webhook_bodies import MAX_BODY_BYTES, BodyTooLarge, read_bounded_body
 
 from . import selectors, services
-from .formats import PayloadInvalid, pagerduty_routing_key
+from .formats import PayloadInvalid, pagerduty_routing_key, parse_alertmanager
 from .models import AlertSource
 from .services import IngestResult
 
@@ -75,6 +77,7 @@ def _bearer_hook(
     *,
     status: int = 200,
     count_repeat: CountRepeat | None = None,
+    heartbeats: bool = False,
 ) -> JsonResponse:
     try:
         body = read_bounded_body(request)
@@ -83,6 +86,12 @@ def _bearer_hook(
             payload, not_json = _json(body), None
         except BodyNotJson as exc:
             payload, not_json = None, exc
+        if (
+            heartbeats
+            and not_json is None
+            and watchdog_in_delivery(source_id=source_id, payload=payload)
+        ):
+            return _heartbeat_delivery(source_id, kinds, ingest, secret, payload, status)
         if count_repeat is not None and not_json is None:
             # A plain repeat is counted in one statement that also checks the secret; anything
             # else is answered below, in the usual order: 401 or 404 before 400.
@@ -108,6 +117,28 @@ def _bearer_hook(
     return JsonResponse(_summary(result), status=status)
 
 
+def _heartbeat_delivery(
+    source_id: int,
+    kinds: Collection[str],
+    ingest: Ingest,
+    secret: str,
+    payload: Any,
+    status: int,
+) -> JsonResponse:
+    """A delivery carrying a heartbeat's Watchdog: it pings the heartbeat and is not ingested.
+
+    docs/ARCHITECTURE.md, Heartbeats. Only deliveries with an alert name some heartbeat of this
+    source watches come here (known without a query); they are authenticated and validated whole
+    before the ping, and the delivery's other alerts are ingested as usual.
+    """
+    source = selectors.alert_source_for_hook(source_id=source_id, kinds=kinds, secret=secret)
+    parse_alertmanager(payload)
+    taken = heartbeat_watchdog_take(source=source, payload=payload)
+    result = ingest(source=source, payload=taken.rest) if taken.rest["alerts"] else IngestResult()
+    summary = {**_summary(result), "heartbeat_alerts": taken.taken}
+    return JsonResponse({**summary, "heartbeats_pinged": len(taken.pings)}, status=status)
+
+
 def _summary(result: IngestResult) -> dict[str, Any]:
     return {
         "status": "success",
@@ -123,13 +154,14 @@ def _summary(result: IngestResult) -> dict[str, Any]:
 @csrf_exempt
 @require_POST
 def alertmanager_hook(request: HttpRequest, source_id: int) -> JsonResponse:
-    """Receive a Prometheus Alertmanager webhook (version 4)."""
+    """Receive a Prometheus Alertmanager webhook (version 4); a heartbeat's Watchdog pings it."""
     return _bearer_hook(
         request,
         source_id,
         {AlertSource.Kind.ALERTMANAGER},
         services.alertmanager_ingest,
         count_repeat=services.alertmanager_count_repeat,
+        heartbeats=True,
     )
 
 
