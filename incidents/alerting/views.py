@@ -8,6 +8,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
+from incidents.heartbeats.selectors import heartbeat_panel
 from incidents.models import Incident, Service, Severity, Source
 from incidents.policies import Action, can
 from incidents.views import forbidden, portal_reader
@@ -34,7 +35,10 @@ def _form_errors(form: OpenIncidentForm | AttachForm | ActionableForm) -> str:
 @require_http_methods(["GET", "HEAD"])
 @portal_reader
 def triage(request: HttpRequest) -> HttpResponse:
-    """List alerts that belong to no incident, with what a responder can do about each."""
+    """List alerts that belong to no incident, with what a responder can do about each.
+
+    Above them, the heartbeats: whether what should ping Firebreak still does.
+    """
     include_dismissed = request.GET.get("dismissed") == "1"
     alerts = selectors.alert_triage_list(include_dismissed=include_dismissed)
     page = Paginator(alerts, TRIAGE_PAGE_SIZE).get_page(request.GET.get("page"))
@@ -51,6 +55,8 @@ def triage(request: HttpRequest) -> HttpResponse:
             "severities": list(Severity.objects.order_by("rank")) if may_open else [],
             "services": list(Service.objects.order_by("name")) if may_open else [],
             "open_incidents": list(selectors.attachable_incidents()[:100]) if may_handle else [],
+            # Heartbeats (docs/ARCHITECTURE.md, Heartbeats): a dead sender sends no alerts.
+            "heartbeats": heartbeat_panel(),
         },
     )
 
