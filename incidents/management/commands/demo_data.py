@@ -22,6 +22,9 @@ from incidents.alerting.models import Alert, AlertGroup, AlertSource, RoutingRul
 from incidents.alerting.routing import SEVERITY_FOR_LABEL, Router
 from incidents.alerting.services import ACTIONABLE_WORDS
 from incidents.health.metrics import month_window
+from incidents.heartbeats.models import Heartbeat
+from incidents.heartbeats.selectors import heartbeat_ping_url
+from incidents.heartbeats.services import heartbeat_record_ping
 from incidents.models import (
     Incident,
     IncidentRole,
@@ -200,6 +203,8 @@ SCHEDULES = [
 
 # The demo Alertmanager source's secret, printed by the command. Demo only.
 DEMO_ALERT_SECRET = "demo-alertmanager-secret"  # noqa: S105
+# The demo heartbeat's secret (its ping address is printed). Demo only.
+DEMO_HEARTBEAT_SECRET = "demo-heartbeat-secret"  # noqa: S105
 
 
 class Demo:
@@ -1140,6 +1145,7 @@ class Command(BaseCommand):
         self._status_page(people)
         source = self._alert_source()
         self._routing_rules(source)
+        self._heartbeat()
         demo = Demo(people, timezone.now())
         existing = set(
             Incident.objects.filter(title__in=[title for title, _ in INCIDENTS]).values_list(
@@ -1161,6 +1167,10 @@ class Command(BaseCommand):
         self.stdout.write(self._oncall_history(demo, source))
         self._print_logins(password)
         self._print_alert_hint(source)
+        self.stdout.write(
+            "Ping the demo heartbeat (a nightly backup, missed a day and two hours after its "
+            f"last ping):\n  curl -fsS {heartbeat_ping_url(DEMO_HEARTBEAT_SECRET)}\n"
+        )
 
     def _people(self, password: str) -> tuple[dict[str, User], int]:
         groups = {group.name: group for group in Group.objects.all()}
@@ -1293,6 +1303,23 @@ class Command(BaseCommand):
                     "service": Service.objects.get(slug=slug),
                 },
             )
+
+    def _heartbeat(self) -> None:
+        """A nightly backup's heartbeat of the Payments API, pinged three hours before loading."""
+        heartbeat, created = Heartbeat.objects.get_or_create(
+            name="Payments DB nightly backup",
+            defaults={
+                "description": "pg_dump of the payments database; pings once the dump is stored.",
+                "service": Service.objects.get(slug="payments-api"),
+                "severity": Severity.objects.get(code="P2"),
+                "interval": timedelta(days=1),
+                "grace": timedelta(hours=2),
+                # A known secret so the printed address works; real heartbeats get a random one.
+                "secret_digest": secret_digest(DEMO_HEARTBEAT_SECRET),
+            },
+        )
+        if created:
+            heartbeat_record_ping(heartbeat=heartbeat, at=timezone.now() - timedelta(hours=3))
 
     def _oncall_history(self, demo: Demo, source: AlertSource) -> str:
         """Add the last eight weeks of on-call once; return what was done."""
