@@ -125,7 +125,7 @@ def _heartbeat_delivery(
     payload: Any,
     status: int,
 ) -> JsonResponse:
-    """A delivery carrying a heartbeat's Watchdog: it pings the heartbeat and is not ingested.
+    """A delivery carrying a heartbeat's Watchdog: that alert pings it, the others are ingested.
 
     docs/ARCHITECTURE.md, Heartbeats. Only deliveries with an alert name some heartbeat of this
     source watches come here (known without a query); they are authenticated and validated whole
