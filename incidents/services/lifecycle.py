@@ -54,7 +54,8 @@ ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
     S.ACKNOWLEDGED: frozenset({S.INVESTIGATING, S.MITIGATED, S.RESOLVED}),
     S.INVESTIGATING: frozenset({S.MITIGATED, S.RESOLVED}),
     S.MITIGATED: frozenset({S.INVESTIGATING, S.RESOLVED}),
-    S.RESOLVED: frozenset({S.INVESTIGATING, S.CLOSED}),
+    # Back to triggered only when an alert reopens it (incident_reopen without an actor).
+    S.RESOLVED: frozenset({S.TRIGGERED, S.INVESTIGATING, S.CLOSED}),
     S.CLOSED: frozenset(),
 }
 
@@ -301,7 +302,9 @@ def incident_acknowledge(
             return incident
         _check_transition(incident, S.ACKNOWLEDGED)
         at = at or timezone.now()
-        incident.acknowledged_at = at
+        if incident.acknowledged_at is None:
+            # Reopened by its alert, it keeps its first acknowledgement (MTTA).
+            incident.acknowledged_at = at
         _move(
             incident,
             to_status=S.ACKNOWLEDGED,
@@ -448,13 +451,22 @@ def incident_resolve(
 def incident_reopen(
     *,
     incident: Incident,
-    actor: AnyUser,
+    actor: AnyUser | None,
     reason: str,
     source: str = Source.WEB,
     at: datetime | None = None,
 ) -> Incident:
-    """Reopen a resolved incident: back to investigating, its resolution time cleared."""
-    require(actor, Action.REOPEN, incident)
+    """Reopen a resolved incident: back to investigating, its resolution time cleared.
+
+    With no actor, its alert reopened it (it fired again within the flapping window): back to
+    triggered, so it engages people as the new incident it replaces would have.
+    """
+    if actor is None:
+        if source != Source.ALERT:
+            raise InvalidInputError("Only an alert source reopens without a person.")
+    else:
+        require(actor, Action.REOPEN, incident)
+    to_status = S.INVESTIGATING if actor is not None else S.TRIGGERED
     with transaction.atomic():
         incident = _lock(incident)
         if incident.status != S.RESOLVED:
@@ -470,7 +482,7 @@ def incident_reopen(
         at = at or timezone.now()
         incident.resolved_at = None
         from_status = incident.status
-        incident.status = S.INVESTIGATING
+        incident.status = to_status
         incident.save()
         timeline_record(
             incident=incident,
@@ -479,7 +491,7 @@ def incident_reopen(
             source=source,
             occurred_at=at,
             from_value=from_status,
-            to_value=S.INVESTIGATING,
+            to_value=to_status,
             message=reason.strip(),
         )
         events.publish(
@@ -528,14 +540,21 @@ def incident_close(
 def incident_change_severity(
     *,
     incident: Incident,
-    actor: AnyUser,
+    actor: AnyUser | None,
     severity: Severity,
     reason: str = "",
     source: str = Source.WEB,
     at: datetime | None = None,
 ) -> Incident:
-    """Change the severity; the peak severity keeps the most severe one ever set."""
-    require(actor, Action.CHANGE_SEVERITY, incident)
+    """Change the severity; the peak severity keeps the most severe one ever set.
+
+    With no actor, alert ingestion raised it: a more severe alert joined a grouped incident.
+    """
+    if actor is None:
+        if source != Source.ALERT:
+            raise InvalidInputError("Only alert ingestion changes the severity without a person.")
+    else:
+        require(actor, Action.CHANGE_SEVERITY, incident)
     with transaction.atomic():
         incident = _lock(incident)
         if incident.severity_id == severity.pk:
