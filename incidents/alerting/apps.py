@@ -14,6 +14,7 @@ class AlertingConfig(AppConfig):
         # of the services they name, drops it.
         from incidents.models import Service, Severity, Team
 
+        from . import subscribers  # noqa: F401
         from .models import RoutingRule
         from .routing import routing_policy_changed
 

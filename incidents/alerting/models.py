@@ -7,6 +7,7 @@ import secrets
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 
@@ -36,6 +37,29 @@ def validate_regex_map(value: object) -> None:
             raise ValidationError(
                 f"The pattern for {label!r} is not a valid regex: {exc}."
             ) from exc
+
+
+# At most this many labels to group by; each name at most LABEL_NAME_MAX characters.
+GROUP_BY_MAX = 10
+LABEL_NAME_MAX = 100
+
+
+def validate_label_names(value: object) -> None:
+    """A grouping rule's labels: a list of distinct label names, e.g. ["cluster", "alertname"]."""
+    if not isinstance(value, list) or any(not isinstance(name, str) for name in value):
+        raise ValidationError('Write a list of label names, e.g. ["cluster", "alertname"].')
+    for name in value:
+        if not name.strip():
+            raise ValidationError("A label name can't be empty.")
+        if name != name.strip() or any(char.isspace() or not char.isprintable() for char in name):
+            raise ValidationError(f"{name!r} is not a label name: no spaces in label names.")
+        if len(name) > LABEL_NAME_MAX:
+            raise ValidationError(f"Label names are at most {LABEL_NAME_MAX} characters long.")
+    duplicates = sorted({name for name in value if value.count(name) > 1})
+    if duplicates:
+        raise ValidationError(f"{', '.join(duplicates)} is named more than once.")
+    if len(value) > GROUP_BY_MAX:
+        raise ValidationError(f"Group by at most {GROUP_BY_MAX} labels.")
 
 
 class AlertSource(TimeStampedModel):
@@ -249,12 +273,51 @@ class RoutingRule(models.Model):
         help_text="Override the alert's own severity; empty: keep it.",
     )
     is_active = models.BooleanField(default=True)
+    # Grouping (docs/ARCHITECTURE.md, Storms, grouping rules and flapping).
+    group_by = models.JSONField(
+        default=list,
+        blank=True,
+        validators=[validate_label_names],
+        help_text="Alerts this rule routes whose values of these labels are equal join one open "
+        'incident instead of opening their own, e.g. ["cluster", "alertname"]; a missing label '
+        "counts as empty. Empty: no grouping.",
+    )
+    group_window_minutes = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="Alerts join a grouped incident opened at most this many minutes ago; after "
+        "that, the next one opens a new incident. Empty: as long as the incident is open.",
+    )
+    storm_threshold = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Overrides the service's storm threshold for the alerts this rule routes: "
+        "more than this many alert groups opening incidents on the service within the storm "
+        "window start an alert storm. 0 turns storm grouping off for them; empty: the service's.",
+    )
+    storm_window_minutes = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Overrides the service's storm window (minutes) for the alerts this rule "
+        "routes. Empty: the service's.",
+    )
 
     class Meta:
         ordering = ["position", "id"]
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        if self.group_window_minutes is not None and not self.group_by:
+            raise ValidationError(
+                {"group_window_minutes": "A grouping window needs labels to group by."}
+            )
+
+    def group_values(self, labels: dict[str, str]) -> list[tuple[str, str]]:
+        """Return the (label, value) pairs that group an alert with these labels ("" if missing)."""
+        return [(name, str(labels.get(name, ""))) for name in self.group_by]
 
     def matches(self, source: AlertSource, labels: dict[str, str]) -> bool:
         """Return whether an alert from `source` with these labels is routed by this rule."""
@@ -268,3 +331,48 @@ class RoutingRule(models.Model):
             if re.fullmatch(pattern, labels.get(label, "")) is None:
                 return False
         return True
+
+
+class IncidentGrouping(models.Model):
+    """Why an incident collects alerts that would have opened incidents of their own.
+
+    An alert storm on a service, or a grouping rule's label values. While it is open, alerts of
+    its kind and key join its incident (docs/ARCHITECTURE.md, Storms, grouping rules and
+    flapping); it closes for good when its incident resolves, or, for a grouping rule with a
+    window, when the window has passed. One open grouping per kind and key: the database refuses
+    a second, so concurrent deliveries never open two storms of one service.
+    """
+
+    class Kind(models.TextChoices):
+        STORM = "storm", "Alert storm"
+        LABELS = "labels", "Grouping rule"
+
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    key = models.CharField(
+        max_length=120, help_text="storm:<service id>, or rule:<rule id>:<label values' digest>."
+    )
+    service = models.ForeignKey(
+        Service, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    rule = models.ForeignKey(
+        RoutingRule, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    incident = models.OneToOneField(Incident, on_delete=models.CASCADE, related_name="grouping")
+    reason = models.TextField(help_text="Why the alerts were grouped, as the incident page says.")
+    labels = models.JSONField(
+        default=dict, blank=True, help_text="A grouping rule's label values, in its order."
+    )
+    opened_at = models.DateTimeField()
+    members = models.PositiveIntegerField(default=0, help_text="Alerts grouped on the incident.")
+    is_open = models.BooleanField(default=True, help_text="Whether alerts still join it.")
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kind", "key"], condition=Q(is_open=True), name="one_open_grouping_per_key"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} on {self.incident.reference}"

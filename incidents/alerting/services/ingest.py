@@ -3,30 +3,45 @@
 Ingestion validates the whole payload before it writes anything, then runs in one transaction
 holding the row lock of the sender's group (Alertmanager's groupKey, a dedup key), so concurrent
 deliveries of one group queue up and never open a second incident. A group follows one incident
-while that incident is open; an alert that fires after its incident was resolved opens a new one.
+while that incident is open; an alert that fires after its incident was resolved opens a new one,
+unless it flaps (it fires again soon after resolving: its incident reopens), a grouping rule or an
+alert storm puts it on an open incident (docs/ARCHITECTURE.md, Storms, grouping rules and
+flapping).
 """
 
 import logging
 import uuid
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from incidents.models import Incident, IncidentStatus, Service, Source, TimelineEvent
+from incidents.models import (
+    OPEN_STATUSES,
+    Incident,
+    IncidentStatus,
+    Service,
+    Severity,
+    Source,
+    TimelineEvent,
+)
 from incidents.services import (
     TransitionNotAllowed,
     incident_acknowledge,
+    incident_change_severity,
+    incident_reopen,
     incident_resolve,
     incident_trigger,
     timeline_record,
 )
+from portal import events
 from portal.auth import AnyUser
 
+from ..events import AlertsGrouped
 from ..formats import (
     AlertmanagerNotification,
     GenericEvent,
@@ -36,8 +51,25 @@ from ..formats import (
     parse_generic,
     parse_pagerduty,
 )
-from ..models import Alert, AlertGroup, AlertSource, secret_digest
-from ..routing import Route, Router, routing_policy_forget
+from ..models import Alert, AlertGroup, AlertSource, IncidentGrouping, RoutingRule, secret_digest
+from ..routing import Route, Router, routing_policy, routing_policy_forget
+from .grouping import (
+    LABELS,
+    STORM,
+    OpenGrouping,
+    StormPolicy,
+    flap_minutes,
+    flap_text,
+    grouping_close,
+    grouping_count_members,
+    grouping_find,
+    incident_lock_open,
+    labels_key,
+    labels_reason,
+    storm_key,
+    storm_lock_and_count,
+    storm_policy,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -283,7 +315,7 @@ def _alertmanager_apply(
         # another group key (Alertmanager regrouped it): that insert fails, and the retry looks.
         known = {
             (alert.fingerprint, alert.starts_at): alert
-            for alert in Alert.objects.select_related("incident", "severity")
+            for alert in Alert.objects.select_related("incident__grouping", "severity")
             .filter(
                 source=source,
                 fingerprint__in={item.fingerprint for item in notification.alerts},
@@ -322,11 +354,12 @@ def _alertmanager_apply(
             continue
         if item.status == FIRING and alert.status == RESOLVED:
             # Alertmanager resolved it (resolve_timeout) and the rule fires on, same start.
+            alert._resolved_at = alert.ends_at  # type: ignore[attr-defined]  # (flapping)
             _touch(alert, now, status=FIRING, ends_at=None)
             result.repeated += 1
             if alert.incident is None or not alert.incident.is_open:
                 to_place.append(alert)
-            else:
+            elif _grouping_of(alert.incident) is None:
                 _note(alert.incident, f"Alert fired again: {_headline(alert)}", alert, now)
         elif item.status == RESOLVED and alert.status == FIRING:
             _touch(alert, now, status=RESOLVED, ends_at=item.ends_at or now)
@@ -446,7 +479,7 @@ def _acknowledge_key(source: AlertSource, dedup_key: str, result: IngestResult) 
     if Incident.objects.filter(pk=incident.pk, status=IncidentStatus.TRIGGERED).exists():
         # Its timeline event says the alert source acknowledged it.
         incident_acknowledge(incident=incident, actor=None, source=Source.ALERT, at=now)
-    else:
+    elif _grouping_of(incident) is None:  # a grouped incident's page lists its members
         _note(incident, f"Alert acknowledged at the source: {_headline(alert)}", alert, now)
 
 
@@ -515,9 +548,9 @@ def _lock_group(source: AlertSource, key: str, now: datetime) -> tuple[AlertGrou
     return group, created
 
 
-def _open_alert(source: AlertSource, dedup_key: str) -> Alert | None:
+def _open_alert(source: AlertSource, dedup_key: str, *, related: str = "incident") -> Alert | None:
     return (
-        Alert.objects.select_related("incident")
+        Alert.objects.select_related(related)
         .filter(source=source, fingerprint=dedup_key, status=FIRING)
         .order_by("-starts_at")
         .first()
@@ -531,7 +564,9 @@ def _open_alert_locked(source: AlertSource, dedup_key: str) -> Alert | None:
         .filter(source=source, key_digest=secret_digest(dedup_key))
         .first()
     )
-    return None if group is None else _open_alert(source, dedup_key)
+    if group is None:
+        return None
+    return _open_alert(source, dedup_key, related="incident__grouping")
 
 
 def _create_episode(
@@ -590,10 +625,19 @@ def _open_incident(group: AlertGroup) -> Incident | None:
     if group.incident_id is None:
         return None
     return (
-        Incident.objects.filter(pk=group.incident_id)
+        Incident.objects.select_related("grouping")
+        .filter(pk=group.incident_id)
         .exclude(status__in=(IncidentStatus.RESOLVED, IncidentStatus.CLOSED))
         .first()
     )
+
+
+def _grouping_of(incident: Incident) -> IncidentGrouping | None:
+    """Return the incident's grouping (an alert storm, a grouping rule's), if it has one.
+
+    Free when the incident was read with select_related("grouping"), as ingestion reads them.
+    """
+    return getattr(incident, "grouping", None)
 
 
 def _place_firing(
@@ -602,24 +646,30 @@ def _place_firing(
     """Put newly firing episodes on the group's open incident, a new incident, or in triage.
 
     Returns the incident it opened, if any. Episodes no rule or default routes to a service
-    stay in triage, unless they join an open incident of their group.
+    stay in triage, unless they join an open incident of their group. Where the group would
+    open an incident, flapping reopens the alert's resolved one, and a grouping rule or an alert
+    storm puts the episodes on an open one (docs/ARCHITECTURE.md, Storms, grouping rules and
+    flapping).
     """
     if not alerts:
         return None
     incident = _open_incident(group)
     if incident is not None:
-        _attach(alerts, incident)
-        for alert in alerts:
-            message = f"Alert fired: {_headline(alert)}"
-            if alert.severity_note:
-                message += f"\n{alert.severity_note}"
-            if alert.severity.is_more_severe_than(incident.severity):
-                message += (
-                    f"\nIt is {alert.severity.code}, more severe than the incident's "
-                    f"{incident.severity.code}: consider raising the severity."
-                )
-            _note(incident, message, alert, now)
-        return None
+        grouping = _grouping_of(incident)
+        if grouping is None:
+            _join_plain(incident, alerts, now)
+            return None
+        joined = OpenGrouping(
+            id=grouping.pk,
+            kind=grouping.kind,
+            service_id=grouping.service_id,
+            incident_id=incident.pk,
+            opened_at=grouping.opened_at,
+            severity_id=incident.severity_id,
+        )
+        if _join_grouping(joined, group, alerts, now):
+            return None
+        # Its incident resolved meanwhile: placed as if the group had none open.
     routed = [alert for alert in alerts if alert.service_id is not None]
     if not routed:
         return None
@@ -637,6 +687,83 @@ def _place_firing(
     )
     members = alerts + waiting
     lead = min(routed, key=lambda alert: (alert.severity.rank, alert.pk))
+    if not group_is_new and _reopen_flapping(group, alerts, members, now):
+        return None
+    assert lead.service is not None
+    rule = lead.routing_rule
+    labels: list[tuple[str, str]] = []
+    if rule is not None and rule.group_by:
+        labels = rule.group_values(lead.labels)
+        found = grouping_find(LABELS, labels_key(rule, labels), now)
+        window = rule.group_window_minutes
+        if found is not None and window and found.opened_at <= now - timedelta(minutes=window):
+            grouping_close(found.id, now)  # its window has passed: the next incident opens
+            found = None
+        if found is not None and _join_grouping(found, group, members, now):
+            return None
+    policy = storm_policy(lead.service, rule)
+    if policy.on:
+        placed, storm = _storm_join_or_open(
+            group, members, lead, lead.service, policy, now, sender=sender
+        )
+        if placed:
+            return storm
+    return _open_incident_for(group, members, lead, now, sender=sender, rule=rule, labels=labels)
+
+
+def _join_plain(incident: Incident, alerts: list[Alert], now: datetime) -> None:
+    """Put episodes on their group's open (ungrouped) incident, a timeline event each."""
+    _attach(alerts, incident)
+    for alert in alerts:
+        message = f"Alert fired: {_headline(alert)}"
+        if alert.severity_note:
+            message += f"\n{alert.severity_note}"
+        if alert.severity.is_more_severe_than(incident.severity):
+            message += (
+                f"\nIt is {alert.severity.code}, more severe than the incident's "
+                f"{incident.severity.code}: consider raising the severity."
+            )
+        _note(incident, message, alert, now)
+
+
+def _open_incident_for(
+    group: AlertGroup,
+    members: list[Alert],
+    lead: Alert,
+    now: datetime,
+    *,
+    sender: str,
+    rule: RoutingRule | None,
+    labels: list[tuple[str, str]],
+) -> Incident:
+    """Open the group's own incident; with `labels`, the grouping rule's incident for them."""
+    incident = _trigger_for(members, lead, now, title=_headline(lead), summary=lead.summary)
+    _attach_group(group, members, incident)
+    lines = [f"Opened by {len(members)} alert{'s' if len(members) > 1 else ''} from {sender}:"]
+    if labels and rule is not None:
+        reason = labels_reason(rule, labels)
+        IncidentGrouping.objects.create(
+            kind=LABELS,
+            key=labels_key(rule, labels),
+            service=lead.service,
+            rule=rule,
+            incident=incident,
+            reason=reason,
+            labels=dict(labels),
+            opened_at=now,
+            members=len(members),
+        )
+        lines.insert(0, f"{reason}: further alerts with these values join this incident.")
+    lines += [f"• {_headline(alert)}" for alert in members]
+    lines += [f"{alert.title}: {alert.severity_note}" for alert in members if alert.severity_note]
+    _note(incident, "\n".join(lines), members[0], now, alerts=members)
+    return incident
+
+
+def _trigger_for(
+    members: list[Alert], lead: Alert, now: datetime, *, title: str, summary: str
+) -> Incident:
+    """Open an incident for the members: their worst severity, their services, earliest impact."""
     severity = min((alert.severity for alert in members), key=lambda s: s.rank)
     services = _distinct(alert.service for alert in members if alert.service is not None)
     impact_starts = [
@@ -644,21 +771,214 @@ def _place_firing(
         for started in (getattr(alert, "_impact_started_at", None) for alert in members)
         if started is not None
     ]
-    incident = incident_trigger(
-        title=_headline(lead),
+    return incident_trigger(
+        title=title,
         severity=severity,
         services=services,
-        summary=lead.summary,
+        summary=summary,
         source=Source.ALERT,
         at=now,
         impact_started_at=min(impact_starts) if impact_starts else None,
     )
+
+
+def _storm_join_or_open(
+    group: AlertGroup,
+    members: list[Alert],
+    lead: Alert,
+    service: Service,
+    policy: StormPolicy,
+    now: datetime,
+    *,
+    sender: str,
+) -> tuple[bool, Incident | None]:
+    """Join the service's open alert storm, or start one.
+
+    Returns (whether the members were placed, the storm incident it opened if it opened one);
+    not placed: no storm, the group opens its own incident. Only when no storm is open does it
+    lock the service (storm_lock_and_count): joins of a running storm take no service lock.
+    """
+    key = storm_key(service)
+    if connection.features.has_select_for_update:  # (SQLite: the count below finds it too)
+        found = grouping_find(STORM, key, now)
+        if found is not None and _join_grouping(found, group, members, now):
+            return True, None
+    storm_id, opened = storm_lock_and_count(service, policy, now)
+    if storm_id:
+        # Opened while this delivery waited for the lock (or, on SQLite, open all along).
+        found = grouping_find(STORM, key, now)
+        if found is not None and _join_grouping(found, group, members, now):
+            return True, None
+        # It resolved in between (which closed it): the count decides.
+    if opened < policy.threshold:
+        return False, None
+    reason = (
+        f"{opened + 1} alert groups opened incidents on {service.name} within "
+        f"{policy.minutes} minute{'s' if policy.minutes != 1 else ''} "
+        f"(more than {policy.threshold})"
+    )
+    incident = _trigger_for(
+        members,
+        lead,
+        now,
+        title=f"Alert storm on {service.name}",
+        summary=f"Grouped as an alert storm: {reason}. Its alerts are listed on the incident page.",
+    )
     _attach_group(group, members, incident)
-    lines = [f"Opened by {len(members)} alert{'s' if len(members) > 1 else ''} from {sender}:"]
+    IncidentGrouping.objects.create(
+        kind=STORM,
+        key=key,
+        service=service,
+        incident=incident,
+        reason=reason,
+        opened_at=now,
+        members=len(members),
+    )
+    lines = [
+        f"Grouped as an alert storm: {reason}. Further alerts for {service.name} join this "
+        "incident until it resolves; the incident page lists them.",
+        f"Opened by {len(members)} alert{'s' if len(members) > 1 else ''} from {sender}:",
+    ]
     lines += [f"• {_headline(alert)}" for alert in members]
-    lines += [f"{alert.title}: {alert.severity_note}" for alert in members if alert.severity_note]
     _note(incident, "\n".join(lines), members[0], now, alerts=members)
-    return incident
+    return True, incident
+
+
+def _join_grouping(
+    found: OpenGrouping, group: AlertGroup, members: list[Alert], now: datetime
+) -> bool:
+    """Put episodes on a grouped incident; False (nothing written) if it resolved meanwhile.
+
+    No timeline event per member (a storm has a thousand): the incident page lists them, and
+    one `AlertsGrouped` is published per delivery. The incident row is locked so the join and
+    the incident's resolution never interleave (docs/ARCHITECTURE.md, Storms, grouping rules
+    and flapping); a more severe member raises the incident's severity through the severity
+    service, which plans escalation again.
+    """
+    severities = routing_policy().severities_by_id
+    worst = min((alert.severity for alert in members), key=lambda s: s.rank)
+    current = severities.get(found.severity_id)
+    incident = incident_lock_open(
+        found.incident_id,
+        exclusive=current is None or worst.is_more_severe_than(current),
+    )
+    if incident is None:
+        return False
+    current = severities.get(incident.severity_id) or Severity.objects.get(pk=incident.severity_id)
+    if worst.is_more_severe_than(current):
+        alert = next(alert for alert in members if alert.severity.pk == worst.pk)
+        what = "alert storm" if found.kind == STORM else "grouped incident"
+        incident = incident_change_severity(
+            incident=incident,
+            actor=None,
+            severity=worst,
+            reason=f"a {worst.code} alert joined the {what}: {_headline(alert)}",
+            source=Source.ALERT,
+            at=now,
+        )
+    _attach_group(group, members, incident)
+    total = grouping_count_members(found.id, len(members))
+    events.publish(
+        AlertsGrouped(
+            incident_id=incident.pk,
+            grouping_id=found.id,
+            kind=found.kind,
+            service_id=found.service_id,
+            joined=len(members),
+            members=total,
+            at=now.isoformat(),
+        )
+    )
+    return True
+
+
+def _reopen_flapping(
+    group: AlertGroup, alerts: list[Alert], members: list[Alert], now: datetime
+) -> bool:
+    """Reopen the resolved incident of an alert that fired again within its flapping window.
+
+    The window is the alert's service's (0: off). A closed incident stays closed: the alert
+    opens a new one. The reopening is the lifecycle's own (engagement, postmortem and chat
+    follow its event); it returns the incident to triggered.
+    """
+    flapped = _flapped(group, alerts, now)
+    if flapped is None:
+        return False
+    incident_id, alert, gap, minutes = flapped
+    reason = f"{flap_text(gap, minutes)}: {_headline(alert)}"
+    try:
+        incident = incident_reopen(
+            incident=Incident(pk=incident_id),
+            actor=None,
+            reason=reason,
+            source=Source.ALERT,
+            at=now,
+        )
+    except TransitionNotAllowed:
+        return False  # closed meanwhile: a new incident opens
+    _attach_group(group, members, incident)
+    worst = min((member.severity for member in members), key=lambda s: s.rank)
+    if worst.is_more_severe_than(incident.severity):
+        _note(
+            incident,
+            f"It is {worst.code}, more severe than the incident's {incident.severity.code}: "
+            "consider raising the severity.",
+            alert,
+            now,
+        )
+    return True
+
+
+def _flapped(
+    group: AlertGroup, alerts: list[Alert], now: datetime
+) -> tuple[int, Alert, timedelta, int] | None:
+    """Return (the resolved incident to reopen, the alert, how soon it fired again, the window).
+
+    An alert flaps when the same alert (source and fingerprint) resolved within its service's
+    flapping window before firing again: the same episode (Alertmanager resolved it and the
+    rule fires on) or a new one (a new episode, a PagerDuty or generic trigger of a known key).
+    """
+    policy = routing_policy()
+    windows = {
+        alert.pk: flap_minutes(policy.service(alert.service_id) if alert.service_id else None)
+        for alert in alerts
+    }
+    if not any(windows.values()):
+        return None
+    candidates: list[tuple[datetime, int, Alert]] = []  # (resolved at, incident, alert)
+    for alert in alerts:
+        resolved_at = getattr(alert, "_resolved_at", None)
+        incident = alert.incident
+        if resolved_at is not None and incident and incident.status == IncidentStatus.RESOLVED:
+            candidates.append((resolved_at, incident.pk, alert))
+    if not candidates:
+        by_fingerprint = {alert.fingerprint: alert for alert in alerts}
+        cutoff = now - timedelta(minutes=max(windows.values()))
+        previous = (
+            Alert.objects.filter(
+                group=group,
+                fingerprint__in=list(by_fingerprint),
+                status=RESOLVED,
+                ends_at__gte=cutoff,
+                incident__status=IncidentStatus.RESOLVED,
+            )
+            .exclude(pk__in=[alert.pk for alert in alerts])
+            .order_by("-ends_at")
+            .values_list("ends_at", "incident_id", "fingerprint")[:1]
+        )
+        candidates = [
+            (ends_at, incident_id, by_fingerprint[fingerprint])
+            for ends_at, incident_id, fingerprint in previous
+            if ends_at is not None and incident_id is not None
+        ]
+    for resolved_at, incident_id, alert in sorted(candidates, key=lambda c: c[0], reverse=True):
+        minutes = windows[alert.pk]
+        started = alert.starts_at
+        fired_at = started if resolved_at <= started <= now else now
+        gap = max(fired_at - resolved_at, timedelta(0))
+        if minutes and gap <= timedelta(minutes=minutes):
+            return incident_id, alert, gap, minutes
+    return None
 
 
 def _record_resolved_unseen(group: AlertGroup, alerts: list[Alert], now: datetime) -> None:
@@ -669,6 +989,8 @@ def _record_resolved_unseen(group: AlertGroup, alerts: list[Alert], now: datetim
     if incident is None:
         return
     _attach(alerts, incident)
+    if _grouping_of(incident) is not None:
+        return  # a grouped incident's page lists its members; no event per member
     for alert in alerts:
         _note(
             incident,
@@ -680,8 +1002,8 @@ def _record_resolved_unseen(group: AlertGroup, alerts: list[Alert], now: datetim
 
 def _record_resolutions(alerts: list[Alert], now: datetime) -> None:
     for alert in alerts:
-        if alert.incident is None:
-            continue
+        if alert.incident is None or _grouping_of(alert.incident) is not None:
+            continue  # (a grouped incident's page lists its members; no event per member)
         _note(
             alert.incident,
             f"Alert resolved at the source: {_headline(alert)}",
@@ -695,7 +1017,11 @@ def _resolve_unattended(
 ) -> None:
     """Resolve incidents nobody acknowledged once every one of their alerts has resolved.
 
-    With `even_if_acknowledged`, acknowledged incidents too (nobody investigating them yet).
+    With `even_if_acknowledged`, acknowledged incidents too (nobody investigating them yet). A
+    grouped incident (an alert storm, a grouping rule's) resolves when acknowledged too; one
+    people are investigating or have mitigated gets a timeline event saying every member
+    resolved, and stays theirs to resolve. The incident is locked before its alerts are
+    counted, so an alert joining it at the same time is either counted or finds it resolved.
     """
     incidents = {alert.incident_id for alert in alerts if alert.incident_id is not None}
     if not incidents:
@@ -703,16 +1029,34 @@ def _resolve_unattended(
     statuses = [IncidentStatus.TRIGGERED]
     if even_if_acknowledged:
         statuses.append(IncidentStatus.ACKNOWLEDGED)
-    for incident in Incident.objects.filter(pk__in=incidents, status__in=statuses):
+    candidates = (
+        Incident.objects.select_for_update(of=("self",))
+        .select_related("grouping")
+        .filter(pk__in=incidents, status__in=OPEN_STATUSES)
+        .filter(Q(status__in=statuses) | Q(grouping__isnull=False))
+        .order_by("pk")  # (locks taken in one order)
+    )
+    for incident in candidates:
         if Alert.objects.filter(incident=incident, status=FIRING).exists():
             continue
+        grouped = _grouping_of(incident) is not None
         ended = [a.ends_at for a in alerts if a.incident_id == incident.pk and a.ends_at]
         at = _clamp(max(ended) if ended else now, incident.detected_at, now)
-        message = (
-            "Every alert resolved at the source."
-            if incident.status == IncidentStatus.ACKNOWLEDGED
-            else "Every alert resolved at the source before anyone acknowledged."
-        )
+        if grouped and incident.status in (IncidentStatus.INVESTIGATING, IncidentStatus.MITIGATED):
+            _note(
+                incident,
+                "Every member alert has resolved at the source. The incident is being worked: "
+                "it stays open for its responders to resolve.",
+                next(a for a in alerts if a.incident_id == incident.pk),
+                at,
+            )
+            continue
+        if grouped:
+            message = "Every member alert resolved at the source."
+        elif incident.status == IncidentStatus.ACKNOWLEDGED:
+            message = "Every alert resolved at the source."
+        else:
+            message = "Every alert resolved at the source before anyone acknowledged."
         try:
             incident_resolve(
                 incident=incident,
@@ -720,7 +1064,7 @@ def _resolve_unattended(
                 source=Source.ALERT,
                 at=at,
                 message=message,
-                even_if_acknowledged=even_if_acknowledged,
+                even_if_acknowledged=even_if_acknowledged or grouped,
             )
         except TransitionNotAllowed:
             # Someone took it on meanwhile; it is theirs to resolve now.
