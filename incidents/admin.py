@@ -144,6 +144,17 @@ class ServiceAdmin(StaffAdminMixin, admin.ModelAdmin):
     prepopulated_fields = {"slug": ("name",)}
     list_select_related = ("team",)
     inlines = (ServiceLinkInline,)
+    fieldsets = (
+        (None, {"fields": ("name", "slug", "team", "description")}),
+        (
+            "Alert storms and flapping",
+            {
+                "fields": ("storm_threshold", "storm_window_minutes", "flap_window_minutes"),
+                "description": "How alerts for this service are grouped (a routing rule may "
+                "override the storm settings). Empty fields take the site's defaults.",
+            },
+        ),
+    )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Service]:
         return super().get_queryset(request).annotate(link_total=Count("links"))

@@ -1,4 +1,5 @@
-"""The back-office for alerting: sources (secret shown once), routing rules, read-only alerts."""
+"""The back-office for alerting: sources (secret shown once), routing rules (with their grouping),
+read-only alerts and groupings."""
 
 from typing import Any
 
@@ -11,7 +12,8 @@ from django.utils.html import format_html
 from incidents.admin import ReadOnlyAdminMixin, StaffAdminMixin
 
 from . import selectors, services
-from .models import Alert, AlertSource, RoutingRule
+from .forms import RoutingRuleAdminForm
+from .models import Alert, AlertSource, IncidentGrouping, RoutingRule
 
 
 def _secret_page(
@@ -86,23 +88,60 @@ class AlertSourceAdmin(StaffAdminMixin, admin.ModelAdmin):
 
 @admin.register(RoutingRule)
 class RoutingRuleAdmin(StaffAdminMixin, admin.ModelAdmin):
-    list_display = ("position", "name", "source", "match_labels", "match_regex", "service")
+    form = RoutingRuleAdminForm
+    list_display = (
+        "position",
+        "name",
+        "source",
+        "match_labels",
+        "match_regex",
+        "service",
+        "grouping",
+    )
     list_display_links = ("name",)
     list_editable = ("position",)
     list_filter = ("is_active", "source", "service__team")
     search_fields = ("name", "service__name")
     list_select_related = ("source", "service", "severity")
     ordering = ("position", "id")
-    fields = (
-        "position",
-        "name",
-        "is_active",
-        "source",
-        "match_labels",
-        "match_regex",
-        "service",
-        "severity",
+    fieldsets = (
+        (
+            None,
+            {
+                "fields": (
+                    "position",
+                    "name",
+                    "is_active",
+                    "source",
+                    "match_labels",
+                    "match_regex",
+                    "service",
+                    "severity",
+                )
+            },
+        ),
+        (
+            "Grouping by labels",
+            {
+                "fields": ("group_by", "group_window_minutes"),
+                "description": "For senders that don't group alerts themselves (PagerDuty "
+                "events, generic JSON): alerts with equal values of these labels become one "
+                "incident, which the incident page explains.",
+            },
+        ),
+        (
+            "Alert storms",
+            {
+                "fields": ("storm_threshold", "storm_window_minutes"),
+                "description": "Override the service's alert storm settings for the alerts "
+                "this rule routes; empty fields keep the service's.",
+            },
+        ),
     )
+
+    @admin.display(description="group by")
+    def grouping(self, rule: RoutingRule) -> str:
+        return ", ".join(rule.group_by) if rule.group_by else "—"
 
 
 @admin.register(Alert)
@@ -129,3 +168,12 @@ class AlertAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_select_related = ("source", "severity", "service", "incident")
     date_hierarchy = "starts_at"
     exclude = ("group",)
+
+
+@admin.register(IncidentGrouping)
+class IncidentGroupingAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("incident", "kind", "service", "rule", "members", "opened_at", "is_open")
+    list_filter = ("kind", "is_open")
+    search_fields = ("reason", "incident__title")
+    list_select_related = ("incident", "service", "rule")
+    date_hierarchy = "opened_at"

@@ -1,4 +1,5 @@
-"""Reads of the alerting app: authenticating senders, the triage list, an incident's alerts."""
+"""Reads of the alerting app: authenticating senders, the triage list, an incident's alerts and
+why they are grouped."""
 
 from collections.abc import Collection
 
@@ -11,7 +12,7 @@ from incidents.selectors import incident_list
 from portal.errors import ApplicationError
 from portal.links import absolute_url
 
-from .models import Alert, AlertSource, secret_digest
+from .models import Alert, AlertSource, IncidentGrouping, secret_digest
 
 
 class SourceAuthenticationFailed(ApplicationError):
@@ -105,6 +106,21 @@ def alerts_for_incident(*, incident: Incident) -> QuerySet[Alert]:
     """Return the incident's alert episodes: firing first, then newest first."""
     return _with_page_data(Alert.objects.filter(incident=incident)).order_by(
         "status", "-starts_at", "-id"
+    )
+
+
+def incident_alert_counts(*, incident: Incident) -> tuple[int, int]:
+    """Return how many alert episodes the incident has, and how many of them fire."""
+    counts = Alert.objects.filter(incident=incident).aggregate(
+        total=Count("id"), firing=Count("id", filter=Q(status=Alert.Status.FIRING))
+    )
+    return counts["total"], counts["firing"]
+
+
+def incident_grouping_get(*, incident: Incident) -> IncidentGrouping | None:
+    """Return why the incident groups alerts (an alert storm, a grouping rule), if it does."""
+    return (
+        IncidentGrouping.objects.select_related("rule", "service").filter(incident=incident).first()
     )
 
 
