@@ -262,7 +262,10 @@ def create_world() -> World:
     )
     team.members.add(*responders)
     team.engineering_managers.add(maria)
-    service = Service.objects.create(name="Payments API", slug="payments-api", team=team)
+    # Storm grouping off: every alert is its own incident, whose first page is measured.
+    service = Service.objects.create(
+        name="Payments API", slug="payments-api", team=team, storm_threshold=0
+    )
     schedule = Schedule.objects.create(
         name="Payments primary", slug="payments-primary", team=team, time_zone=team.time_zone
     )

@@ -98,3 +98,87 @@ def padded(size: int) -> bytes:
     body = json.dumps(payload).encode()
     assert len(body) == size
     return body
+
+
+@pytest.fixture
+def send_check(post_hook):
+    """Send a generic JSON alert: each dedup key is a sender group of its own.
+
+    `send_check("disk-1")` fires it (a P3 for Payments API unless told otherwise),
+    `send_check("disk-1", resolved=True)` resolves it.
+    """
+    source, secret = make_source(AlertSource.Kind.GENERIC, "checks")
+
+    def send(
+        key: str,
+        *,
+        severity: str = "warning",
+        service: str = "payments-api",
+        labels: dict | None = None,
+        resolved: bool = False,
+        title: str = "",
+    ):
+        payload = {
+            "title": title or f"{key} failing",
+            "severity": severity,
+            "service": service,
+            "dedup_key": key,
+        }
+        if labels:
+            payload["labels"] = labels
+        if resolved:
+            payload["status"] = "resolved"
+        response = post_hook(hook_url("generic", source), payload, secret)
+        assert response.status_code == 202, response.content
+        return response.json()
+
+    return send
+
+
+@pytest.fixture
+def grouped_events(monkeypatch):
+    """Record every AlertsGrouped published (and publish it as usual)."""
+    from incidents.alerting.events import AlertsGrouped
+    from portal import events
+
+    seen: list[AlertsGrouped] = []
+    real = events.publish
+
+    def publish(event):
+        if isinstance(event, AlertsGrouped):
+            seen.append(event)
+        real(event)
+
+    monkeypatch.setattr(events, "publish", publish)
+    return seen
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """Move "now" (every caller of django.utils.timezone.now) and fire the timers due then."""
+    from datetime import datetime, timedelta
+
+    from django.utils import timezone
+
+    from portal import timers
+
+    class Clock:
+        now = timezone.now()
+
+        def at(self, moment: datetime) -> datetime:
+            self.now = moment
+            monkeypatch.setattr(timezone, "now", lambda: moment)
+            return moment
+
+        def advance(self, delta: timedelta) -> datetime:
+            return self.at(self.now + delta)
+
+        def sweep(self) -> int:
+            fired = 0
+            while count := timers.timers_sweep():
+                fired += count
+            return fired
+
+    the_clock = Clock()
+    the_clock.at(timezone.now())
+    return the_clock

@@ -172,6 +172,9 @@ def test_resolve_leaves_an_incident_people_work_on_to_them(
 
 
 def test_after_a_resolve_the_same_key_opens_a_new_alert(send_pd, payments_api_rule):
+    # Not flapping (test_flapping.py): the service reopens nothing.
+    payments_api_rule.service.flap_window_minutes = 0
+    payments_api_rule.service.save()
     send_pd()
     send_pd(event_action="resolve", payload=None)
 

@@ -1,0 +1,122 @@
+"""Concurrent deliveries on PostgreSQL: one storm per service, joins never race a resolution.
+
+Each thread ingests with its own connection, as concurrent requests do.
+"""
+
+import time
+
+import pytest
+from django.db import connection
+
+from incidents.alerting.models import Alert, AlertSource, IncidentGrouping
+from incidents.alerting.services import ingest as services
+from incidents.models import Incident
+from tests import factories
+
+from .conftest import make_source
+from .test_concurrency import run_together
+
+pytestmark = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="row locks are PostgreSQL's (set DATABASE_URL)"
+)
+
+
+@pytest.fixture
+def payments_storming_at(live_db):
+    """Payments API, storming at more than `threshold` groups, and a generic source for it."""
+    source, _ = make_source(AlertSource.Kind.GENERIC, "checks")
+
+    def make(threshold: int):
+        service = factories.ServiceFactory(
+            name="Payments API", slug="payments-api", storm_threshold=threshold
+        )
+        return service, source
+
+    return make
+
+
+def check(source, key: str, *, resolved: bool = False):
+    payload = {"title": f"{key} failing", "service": "payments-api", "dedup_key": key}
+    if resolved:
+        payload["status"] = "resolved"
+    return lambda: services.generic_ingest(source=source, payload=payload)
+
+
+@pytest.fixture
+def slow_trigger(monkeypatch):
+    """Widen the window between deciding to open an incident and opening it."""
+    real = services.incident_trigger
+
+    def slow(**kwargs):
+        time.sleep(0.3)
+        return real(**kwargs)
+
+    monkeypatch.setattr(services, "incident_trigger", slow)
+
+
+def test_concurrent_new_groups_open_one_storm_and_count_exactly(payments_storming_at, slow_trigger):
+    _, source = payments_storming_at(2)
+
+    errors = run_together([check(source, f"check-{n}") for n in range(8)])
+
+    assert errors == []
+    storm = IncidentGrouping.objects.get()
+    # Exactly two groups opened their own incidents; the third started the storm.
+    assert Incident.objects.count() == 3
+    assert Alert.objects.filter(incident=storm.incident).count() == 6
+    assert storm.members == 6
+    assert Alert.objects.filter(incident__isnull=True).count() == 0
+
+
+def test_concurrent_deliveries_past_the_threshold_join_one_storm(
+    payments_storming_at, slow_trigger
+):
+    _, source = payments_storming_at(1)
+    check(source, "first")()
+    check(source, "second")()  # starts the storm
+
+    errors = run_together([check(source, f"check-{n}") for n in range(8)])
+
+    assert errors == []
+    storm = IncidentGrouping.objects.get()
+    assert Incident.objects.count() == 2
+    assert storm.members == 9
+    assert Alert.objects.filter(incident=storm.incident).count() == 9
+
+
+def test_a_join_never_races_the_storms_resolution(payments_storming_at, monkeypatch):
+    """The last member resolves while a new alert joins: never a resolved storm with a firing
+    member. Both sides are slowed where, unlocked, they would interleave."""
+    _, source = payments_storming_at(1)
+    check(source, "first")()
+    check(source, "member")()  # the storm, with one member
+
+    real_count = services.grouping_count_members
+    real_record = services._record_resolutions
+
+    def slow_count(grouping_id, joined):  # the join holds its lock a while
+        time.sleep(0.5)
+        return real_count(grouping_id, joined)
+
+    def slow_record(alerts, now):  # the resolution looks once the join has attached its alert
+        time.sleep(0.2)
+        return real_record(alerts, now)
+
+    monkeypatch.setattr(services, "grouping_count_members", slow_count)
+    monkeypatch.setattr(services, "_record_resolutions", slow_record)
+
+    errors = run_together([check(source, "member", resolved=True), check(source, "joining")])
+
+    assert errors == []
+    joining = Alert.objects.select_related("incident").get(fingerprint="joining")
+    assert joining.incident is not None
+    assert joining.incident.is_open
+    storm = IncidentGrouping.objects.order_by("pk").first()
+    storm.incident.refresh_from_db()
+    firing_on_closed = Alert.objects.filter(
+        status="firing", incident__status__in=("resolved", "closed")
+    )
+    assert not firing_on_closed.exists()
+    # The join came first and held its lock: the storm stays open for its firing member.
+    assert joining.incident == storm.incident
+    assert storm.incident.status == "triggered"
