@@ -918,7 +918,19 @@ def _reopen_flapping(
         return False  # closed meanwhile: a new incident opens
     _attach_group(group, members, incident)
     worst = min((member.severity for member in members), key=lambda s: s.rank)
-    if worst.is_more_severe_than(incident.severity):
+    if not worst.is_more_severe_than(incident.severity):
+        return True
+    if IncidentGrouping.objects.filter(incident=incident).exists():
+        # A grouped incident takes its worst member's severity, as when members join.
+        incident_change_severity(
+            incident=incident,
+            actor=None,
+            severity=worst,
+            reason=f"a {worst.code} alert fired again: {_headline(alert)}",
+            source=Source.ALERT,
+            at=now,
+        )
+    else:
         _note(
             incident,
             f"It is {worst.code}, more severe than the incident's {incident.severity.code}: "

@@ -8,7 +8,7 @@ import time
 import pytest
 from django.db import connection
 
-from incidents.alerting.models import Alert, AlertSource, IncidentGrouping
+from incidents.alerting.models import Alert, AlertSource, IncidentGrouping, RoutingRule
 from incidents.alerting.services import ingest as services
 from incidents.models import Incident
 from tests import factories
@@ -82,6 +82,33 @@ def test_concurrent_deliveries_past_the_threshold_join_one_storm(
     assert Incident.objects.count() == 2
     assert storm.members == 9
     assert Alert.objects.filter(incident=storm.incident).count() == 9
+
+
+def test_concurrent_alerts_of_a_grouping_rule_open_one_incident(payments_storming_at, slow_trigger):
+    service, source = payments_storming_at(0)
+    RoutingRule.objects.create(
+        name="Payments",
+        match_labels={"service": "payments-api"},
+        service=service,
+        group_by=["cluster"],
+    )
+
+    def labelled(key: str):
+        payload = {
+            "title": f"{key} failing",
+            "service": "payments-api",
+            "dedup_key": key,
+            "labels": {"cluster": "eu-1"},
+        }
+        return lambda: services.generic_ingest(source=source, payload=payload)
+
+    errors = run_together([labelled(f"check-{n}") for n in range(6)])
+
+    assert errors == []
+    grouping = IncidentGrouping.objects.get()
+    assert Incident.objects.count() == 1
+    assert Alert.objects.filter(incident=grouping.incident).count() == 6
+    assert grouping.members == 6
 
 
 def test_a_join_never_races_the_storms_resolution(payments_storming_at, monkeypatch):
