@@ -249,6 +249,19 @@ class TestAdmin:
         assert error in text(response)
         assert not RoutingRule.objects.exists()
 
+    def test_groupings_are_listed_read_only(self, client, staff_user, critical_rule, send_check):
+        send_check("a", labels={"cluster": "eu-1", "alertname": "HighLatency"})
+        grouping = IncidentGrouping.objects.get()
+        client.force_login(staff_user)
+
+        listing = text(client.get(reverse("admin:alerting_incidentgrouping_changelist")))
+        page = client.get(reverse("admin:alerting_incidentgrouping_change", args=[grouping.pk]))
+
+        assert grouping.incident.reference in listing
+        assert "Grouping rule" in listing
+        assert page.status_code == 200
+        assert "Save" not in text(page)
+
     def test_the_service_page_shows_the_storm_and_flapping_settings(
         self, client, staff_user, payments
     ):

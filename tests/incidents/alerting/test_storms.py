@@ -304,9 +304,7 @@ class TestStormIncident:
         assert incident_of("d") == storm.incident
         assert len(storms()) == 1
 
-    def test_a_storm_reopened_after_a_new_one_started_stays_closed(
-        self, storm, send_check, alice
-    ):
+    def test_a_storm_reopened_after_a_new_one_started_stays_closed(self, storm, send_check, alice):
         send_check("b", resolved=True)
         send_check("c", resolved=True)
         send_check("d")  # a new storm
