@@ -28,6 +28,7 @@ from email.message import Message
 from pathlib import Path
 from urllib.parse import quote
 
+import kombu.pools
 import pytest
 from django.conf import settings
 from kombu.exceptions import OperationalError
@@ -130,6 +131,14 @@ def _publishing_pools_forget() -> None:
     app.amqp._producer_pool = None
 
 
+def _pools_reset() -> None:
+    """Close and forget kombu's pools, which it keeps process-wide, one per broker address.
+
+    Otherwise a pool that another test closed is handed out again for a broker on its port.
+    """
+    kombu.pools.reset()
+
+
 def _reset_broker_backoff() -> None:
     """Forget a failed send: `enqueue` skips sends for a few seconds after one."""
     portal.celery._broker_down_until = 0.0
@@ -150,12 +159,12 @@ def publishing_to(url: str) -> Iterator[str]:
     os.environ["CELERY_BROKER_URL"] = url
     conf.broker_url, conf.task_always_eager = url, False
     _publishing_pools_forget()
+    _pools_reset()
     _reset_broker_backoff()
     try:
         assert conf.broker_write_url == url, conf.broker_write_url
         yield url
     finally:
-        used_pool = app._pool
         for name, value in saved_env.items():
             if value is None:
                 os.environ.pop(name, None)
@@ -163,8 +172,7 @@ def publishing_to(url: str) -> Iterator[str]:
                 os.environ[name] = value
         conf.broker_url, conf.task_always_eager = saved_conf
         _publishing_pools_forget()
-        if used_pool is not None:
-            used_pool.force_close_all()
+        _pools_reset()
         _reset_broker_backoff()
 
 
