@@ -6,7 +6,10 @@ behind. Then bench/detection.py, in its own process, measures alert ingestion th
 and escalation timers fired by a real Celery worker, on PostgreSQL and Redis (each section is
 skipped with a message when what it needs is not running). Then bench/first_page.py measures how
 long an alert takes to page someone, through gunicorn, a Celery worker and beat on a Redis server
-of its own, calm and with the broker unreachable from the web. Then bench/statuspage.py measures
+of its own, calm and with the broker unreachable from the web. Then bench/storm.py measures the
+first P1 page during an alert storm and what the storm costs (mails, Slack), with the workers the
+tree's Procfile runs; `--storm-baseline DIR` measures a checkout of the code before a change first
+and prints both side by side. Then bench/statuspage.py measures
 the public status page and its JSON from the cache through gunicorn, on the same services, and
 last bench/health.py the on-call health dashboard over 100,000 incidents and a million alert
 episodes.
@@ -14,6 +17,7 @@ episodes.
     make bench                       # or: .venv/bin/python bench/run.py [--incidents 200]
     .venv/bin/python bench/run.py --skip-detection          # the hot paths only
     .venv/bin/python bench/run.py --alerts 2000 --timers 200  # options go on to detection.py
+    .venv/bin/python bench/run.py --storm-baseline /tmp/firebreak-baseline  # storm before/after
 """
 
 import argparse
@@ -148,6 +152,14 @@ def main() -> int:
         "--skip-first-page", action="store_true", help="skip the alert-to-first-page latency"
     )
     parser.add_argument(
+        "--skip-storm", action="store_true", help="skip the first P1 page during an alert storm"
+    )
+    parser.add_argument(
+        "--storm-baseline",
+        metavar="DIR",
+        help="a checkout of the code before the change: bench/storm.py runs it, then this tree",
+    )
+    parser.add_argument(
         "--skip-statuspage", action="store_true", help="skip the status page benchmark"
     )
     parser.add_argument(
@@ -217,16 +229,18 @@ def main() -> int:
     )
     returncodes = [detection.returncode]
     # The same options for each: it takes the connection and server ones and ignores the others.
-    for skip, script in (
-        (args.skip_first_page, "first_page.py"),
-        (args.skip_statuspage, "statuspage.py"),
-        (args.skip_health, "health.py"),
+    storm_args = ["--baseline", args.storm_baseline] if args.storm_baseline else []
+    for skip, script, extra in (
+        (args.skip_first_page, "first_page.py", []),
+        (args.skip_storm, "storm.py", storm_args),
+        (args.skip_statuspage, "statuspage.py", []),
+        (args.skip_health, "health.py", []),
     ):
         if skip:
             continue
         sys.stdout.flush()
         finished = subprocess.run(  # noqa: S603 - our own interpreter and script
-            [sys.executable, str(ROOT / "bench" / script), *detection_args],
+            [sys.executable, str(ROOT / "bench" / script), *extra, *detection_args],
             env=CALLER_ENV,
             check=False,
         )
