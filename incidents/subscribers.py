@@ -24,7 +24,14 @@ def _team_hears_of(event: TimelineRecorded) -> bool:
     return event.kind in TEAM_NOTIFIED_KINDS and has_team
 
 
-@subscribe(TimelineRecorded, name="incidents.notify_team", durable=True, when=_team_hears_of)
+# Ranked by the incident's severity: on the default queue a P1's team mail goes before P3 news.
+@subscribe(
+    TimelineRecorded,
+    name="incidents.notify_team",
+    durable=True,
+    when=_team_hears_of,
+    priority=TimelineRecorded.severity_rank,
+)
 def notify_team(event: TimelineRecorded) -> str:
     """Mail the owning team about the event, or hold it for the team's digest (once each)."""
     notification = incident_notify_team(event_id=event.event_id)

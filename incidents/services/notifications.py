@@ -107,6 +107,9 @@ def _digest_timer_ensure(digest: TeamDigest) -> None:
         key=prefix if tries == 0 else f"{prefix}-again-{tries + 1}",
         due_at=max(digest.due_at, timezone.now()),
         payload={"digest_id": digest.pk},
+        # Ranked as the most urgent news it may hold: a sweep sends a due digest before the
+        # newer news of that rank, which then waits for the next one.
+        priority=URGENT_MAX_RANK + 1,
     )
 
 

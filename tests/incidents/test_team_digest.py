@@ -158,9 +158,10 @@ def test_p1_and_p2_news_is_never_held(alice, payments, clock, digest_minutes, ma
     assert subjects(mailoutbox) == [
         f"[P3] {first.reference} declared: Checkout slow",
         f"[P1] {p1.reference} declared: Payments down",
-        f"[P2] {raised.reference} severity changed: Refunds delayed",
+        # Due together, the P1's news goes first: team mails are ranked by severity.
         f"[P1] {p1.reference} resolved: Payments down",
         f"[P1] {p1.reference} reopened: Payments down",
+        f"[P2] {raised.reference} severity changed: Refunds delayed",
     ]
     # Only the P3 declaration of the incident raised since waits for the digest.
     held = TeamNotification.objects.filter(sent_at__isnull=True)

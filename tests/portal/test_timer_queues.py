@@ -281,11 +281,11 @@ def test_paging_work_goes_to_paging_by_severity_and_the_team_mail_to_default(db,
 
     assert open_timers(p1) == {
         ("event.oncall.engage", "paging", 1),
-        ("event.incidents.notify_team", "default", 9),
+        ("event.incidents.notify_team", "default", 1),
     }
     assert open_timers(p3) == {
         ("event.oncall.engage", "paging", 3),
-        ("event.incidents.notify_team", "default", 9),
+        ("event.incidents.notify_team", "default", 3),
     }
 
 
