@@ -89,13 +89,14 @@ def heartbeat_configure(*, heartbeat: Heartbeat) -> Heartbeat:
 
     The alarm time follows a new interval or grace at once. Un-pausing waits for the next ping,
     as a new heartbeat does: a heartbeat paused for a week is not missed the moment it resumes.
+    One paused while missed stays missed, with its incident: the next ping ends the miss.
     """
     with transaction.atomic():
         current = Heartbeat.objects.select_for_update().get(pk=heartbeat.pk)
         resumed = heartbeat.is_active and not current.is_active
         for name in CONFIG_FIELDS:
             setattr(current, name, getattr(heartbeat, name))
-        if resumed:
+        if resumed and current.state != State.MISSED:
             current.state = State.WAITING
             current.alarm_at = None
             current.missed_at = None

@@ -236,3 +236,23 @@ class TestConfiguration:
         assert heartbeats_check(now=ALARM + timedelta(days=7)) == []
         heartbeat.refresh_from_db()
         assert (heartbeat.state, heartbeat.alarm_at) == ("waiting", None)
+
+    def test_a_heartbeat_paused_while_missed_ends_its_miss_at_the_next_ping(self, beat):
+        heartbeat, _ = beat
+        incident = missed(heartbeat)
+        heartbeat.refresh_from_db()
+        heartbeat.is_active = False
+        heartbeat = heartbeat_configure(heartbeat=heartbeat)
+        heartbeat.is_active = True
+        heartbeat_configure(heartbeat=heartbeat)
+
+        assert heartbeats_check(now=ALARM + timedelta(days=7)) == []
+        heartbeat.refresh_from_db()
+        assert (heartbeat.state, heartbeat.incident) == ("missed", incident)
+
+        result = heartbeat_record_ping(heartbeat=heartbeat, at=ALARM + timedelta(hours=1))
+
+        assert (result.outcome, result.incident_resolved) == ("resumed", True)
+        incident.refresh_from_db()
+        assert incident.status == "resolved"
+        assert Incident.objects.count() == 1
