@@ -15,7 +15,9 @@ JOBS_KINDS = ["runbooks.job_wake", "runbooks.rollout_poll"]
 def queue_open_timers(apps, schema_editor):
     Timer = apps.get_model("portal", "Timer")
     open_timers = Timer.objects.filter(state__in=["pending", "claimed"])
-    open_timers.filter(kind__in=PAGING_KINDS).update(queue="paging")
+    # Their incident's severity is not at hand here: ranked as a P1's, so paging work pending
+    # at the upgrade is never swept after newer pages.
+    open_timers.filter(kind__in=PAGING_KINDS).update(queue="paging", priority=1)
     open_timers.filter(kind__in=JOBS_KINDS).update(queue="jobs")
 
 

@@ -1,5 +1,6 @@
 """Queues per timer kind, a priority per timer: one sweep per queue, most urgent first."""
 
+import importlib
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -299,3 +300,33 @@ def test_engaging_a_p1_schedules_its_steps_and_pages_on_paging_at_priority_one(d
         (paging.STEP_KIND, "paging", 1),
         (paging.DELIVER_KIND, "paging", 1),
     }
+
+
+def test_the_upgrade_moves_open_timers_to_their_queue_paging_work_first(db):
+    from django.apps import apps
+
+    upgrade = importlib.import_module("portal.migrations.0005_timer_queue_priority")
+    due = timezone.now()
+
+    def written_before_queues(kind: str, key: str, state: str = "pending") -> Timer:
+        return Timer.objects.create(
+            kind=kind, key=key, due_at=due, state=state, queue="default", priority=9
+        )
+
+    step = written_before_queues("oncall.escalation_step", "step")
+    engage = written_before_queues("event.oncall.engage", "engage", state="claimed")
+    job = written_before_queues("runbooks.job_wake", "job")
+    mail = written_before_queues("event.incidents.notify_team", "mail")
+    sent = written_before_queues("oncall.page_deliver", "sent", state="done")
+
+    upgrade.queue_open_timers(apps, None)
+
+    def placed(timer: Timer) -> tuple[str, int]:
+        timer.refresh_from_db()
+        return timer.queue, timer.priority
+
+    assert placed(step) == ("paging", 1)
+    assert placed(engage) == ("paging", 1)
+    assert placed(job) == ("jobs", 9)
+    assert placed(mail) == ("default", 9)
+    assert placed(sent) == ("default", 9)  # finished work stays as it was
