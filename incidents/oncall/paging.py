@@ -34,7 +34,7 @@ from portal.links import absolute_url
 from portal.mail import mail_send, mail_subject
 from portal.models import Timer
 from portal.people import display_name
-from portal.timers import timer_cancel, timer_handler, timer_schedule
+from portal.timers import timer_cancel, timer_handler, timer_schedule, timer_wake
 
 from .acks import page_ack_url
 from .business_hours import add_business_days, is_business_time, next_business_start
@@ -269,7 +269,9 @@ def incident_escalation_replan(*, incident: Incident) -> int:
     """
     engagement = IncidentEngagement.objects.select_for_update().filter(incident=incident).first()
     if engagement is None:
-        return 0  # not engaged yet: the engagement will read the new severity
+        # Not engaged yet: the engagement reads the new severity; it is ranked by it now.
+        _engagement_rerank(incident)
+        return 0
     generation = _generation(incident)
     now = timezone.now()
     timer_cancel(key_prefix=_escalation_prefix(incident))
@@ -292,6 +294,32 @@ def incident_escalation_replan(*, incident: Incident) -> int:
         engagement.ticket_due_at = _ticket_due(incident.team, now)
     engagement.save()
     return scheduled
+
+
+# The durable subscribers that engage people (incidents/oncall/subscribers.py).
+ENGAGE_KINDS = (
+    events.DURABLE_PREFIX + "oncall.engage",
+    events.DURABLE_PREFIX + "oncall.engage_reopened",
+)
+
+
+def _engagement_rerank(incident: Incident) -> None:
+    """Give a pending engagement its incident's new, higher rank, with a wake-up at that rank.
+
+    A P1 alert joining a P3 storm before the storm's engagement ran must not leave that
+    engagement queued behind other P3 work.
+    """
+    rank = incident.severity.rank
+    pending = Timer.objects.filter(
+        kind__in=ENGAGE_KINDS,
+        state=Timer.State.PENDING,
+        payload__data__incident_id=incident.pk,
+        priority__gt=rank,
+    )
+    ids = list(pending.values_list("pk", flat=True))
+    if ids and Timer.objects.filter(pk__in=ids, state=Timer.State.PENDING).update(priority=rank):
+        for timer_id in ids:
+            timer_wake(timer_id)
 
 
 def page_more(

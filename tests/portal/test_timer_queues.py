@@ -330,3 +330,21 @@ def test_the_upgrade_moves_open_timers_to_their_queue_paging_work_first(db):
     assert placed(job) == ("jobs", 9)
     assert placed(mail) == ("default", 9)
     assert placed(sent) == ("default", 9)  # finished work stays as it was
+
+
+def test_raised_before_its_engagement_ran_the_engagement_is_ranked_and_woken_anew(
+    db, payments, sent, django_capture_on_commit_callbacks
+):
+    from incidents.services import incident_change_severity
+
+    alice = factories.responder("alice")
+    storm = factories.triggered("P3", services=[payments], title="Alert storm on Payments")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        incident_change_severity(
+            incident=storm, actor=alice, severity=factories.severity("P1"), reason="A P1 joined"
+        )
+
+    engage = Timer.objects.get(kind="event.oncall.engage", payload__data__incident_id=storm.pk)
+    assert (engage.state, engage.queue, engage.priority) == ("pending", "paging", 1)
+    assert (timers.FIRE_TASK, (engage.pk,), {"queue": "paging", "priority": 1}) in sent
