@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -159,6 +159,10 @@ def alertmanager_ingest(
     )
 
 
+# PostgreSQL aborted the transaction to let a concurrent one go on: applying it again succeeds.
+_TRANSIENT_SQLSTATES = frozenset({"40P01", "40001"})  # deadlock detected, serialization failure
+
+
 def _apply_atomically(
     apply: Callable[[IngestResult, bool], None], new_result: Callable[[], IngestResult]
 ) -> IngestResult:
@@ -166,7 +170,10 @@ def _apply_atomically(
 
     Episodes are inserted without a savepoint each (a round trip saved per write); the rare
     unique conflict with a delivery of another group rolls this one back, and the second run
-    (`retry`) finds the other's row.
+    (`retry`) finds the other's row. A delivery PostgreSQL aborted as a deadlock's victim (or a
+    serialization failure) is applied once more too: ingestion takes its row locks in one order
+    (docs/ARCHITECTURE.md, Storms, grouping rules and flapping), so this is a safety net, and
+    the sender gets its answer rather than an error it would resend on.
     """
     for retry in (False, True):
         result = new_result()
@@ -180,8 +187,20 @@ def _apply_atomically(
             # Or a rule's service was deleted by another process: route with fresh rules.
             routing_policy_forget()
             continue
+        except OperationalError as error:
+            if retry or _sqlstate(error) not in _TRANSIENT_SQLSTATES:
+                raise
+            logger.warning("A delivery was aborted (%s); applying it again", error)
+            continue
         break
     return result
+
+
+def _sqlstate(error: OperationalError) -> str | None:
+    """Return the SQLSTATE PostgreSQL gave the error (psycopg 3: sqlstate, psycopg2: pgcode)."""
+    cause = error.__cause__
+    code = getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)
+    return str(code) if code else None
 
 
 class _NotOnlyRepeats(Exception):
@@ -378,6 +397,14 @@ def _alertmanager_apply(
         now,
         sender=f"{source.name} ({notification.sender})",
         group_is_new=group_is_new,
+        resolving=_Resolving(
+            incident_ids=frozenset(
+                alert.incident_id for alert in resolved_now if alert.incident_id is not None
+            ),
+            # Resolved episodes never seen firing go to the incident the group follows after
+            # placing, which is the one its firing episodes joined.
+            wherever_joined=bool(resolved_unseen),
+        ),
     )
     if opened is not None:
         result.incidents_opened.append(opened)
@@ -640,8 +667,32 @@ def _grouping_of(incident: Incident) -> IncidentGrouping | None:
     return getattr(incident, "grouping", None)
 
 
+@dataclass(frozen=True)
+class _Resolving:
+    """The incidents a delivery resolves alerts on after placing its firing ones.
+
+    `_resolve_unattended` takes those incidents FOR UPDATE: a join onto one of them takes that
+    lock from the start, as two deliveries each upgrading a shared lock would deadlock.
+    """
+
+    incident_ids: frozenset[int] = frozenset()
+    wherever_joined: bool = False  # whichever incident the firing episodes join
+
+    def includes(self, incident_id: int) -> bool:
+        return self.wherever_joined or incident_id in self.incident_ids
+
+
+_RESOLVING_NOTHING = _Resolving()
+
+
 def _place_firing(
-    group: AlertGroup, alerts: list[Alert], now: datetime, *, sender: str, group_is_new: bool
+    group: AlertGroup,
+    alerts: list[Alert],
+    now: datetime,
+    *,
+    sender: str,
+    group_is_new: bool,
+    resolving: _Resolving = _RESOLVING_NOTHING,
 ) -> Incident | None:
     """Put newly firing episodes on the group's open incident, a new incident, or in triage.
 
@@ -649,7 +700,7 @@ def _place_firing(
     stay in triage, unless they join an open incident of their group. Where the group would
     open an incident, flapping reopens the alert's resolved one, and a grouping rule or an alert
     storm puts the episodes on an open one (docs/ARCHITECTURE.md, Storms, grouping rules and
-    flapping).
+    flapping). `resolving`: what the delivery resolves next, for the lock a join takes.
     """
     if not alerts:
         return None
@@ -667,7 +718,7 @@ def _place_firing(
             opened_at=grouping.opened_at,
             severity_id=incident.severity_id,
         )
-        if _join_grouping(joined, group, alerts, now):
+        if _join_grouping(joined, group, alerts, now, resolving=resolving):
             return None
         # Its incident resolved meanwhile: placed as if the group had none open.
     routed = [alert for alert in alerts if alert.service_id is not None]
@@ -699,12 +750,12 @@ def _place_firing(
         if found is not None and window and found.opened_at <= now - timedelta(minutes=window):
             grouping_close(found.id, now)  # its window has passed: the next incident opens
             found = None
-        if found is not None and _join_grouping(found, group, members, now):
+        if found is not None and _join_grouping(found, group, members, now, resolving=resolving):
             return None
     policy = storm_policy(lead.service, rule)
     if policy.on:
         placed, storm = _storm_join_or_open(
-            group, members, lead, lead.service, policy, now, sender=sender
+            group, members, lead, lead.service, policy, now, sender=sender, resolving=resolving
         )
         if placed:
             return storm
@@ -791,6 +842,7 @@ def _storm_join_or_open(
     now: datetime,
     *,
     sender: str,
+    resolving: _Resolving,
 ) -> tuple[bool, Incident | None]:
     """Join the service's open alert storm, or start one.
 
@@ -801,13 +853,13 @@ def _storm_join_or_open(
     key = storm_key(service)
     if connection.features.has_select_for_update:  # (SQLite: the count below finds it too)
         found = grouping_find(STORM, key, now)
-        if found is not None and _join_grouping(found, group, members, now):
+        if found is not None and _join_grouping(found, group, members, now, resolving=resolving):
             return True, None
     storm_id, opened = storm_lock_and_count(service, policy, now)
     if storm_id:
         # Opened while this delivery waited for the lock (or, on SQLite, open all along).
         found = grouping_find(STORM, key, now)
-        if found is not None and _join_grouping(found, group, members, now):
+        if found is not None and _join_grouping(found, group, members, now, resolving=resolving):
             return True, None
         # It resolved in between (which closed it): the count decides.
     if opened < policy.threshold:
@@ -845,22 +897,30 @@ def _storm_join_or_open(
 
 
 def _join_grouping(
-    found: OpenGrouping, group: AlertGroup, members: list[Alert], now: datetime
+    found: OpenGrouping,
+    group: AlertGroup,
+    members: list[Alert],
+    now: datetime,
+    *,
+    resolving: _Resolving = _RESOLVING_NOTHING,
 ) -> bool:
     """Put episodes on a grouped incident; False (nothing written) if it resolved meanwhile.
 
     No timeline event per member (a storm has a thousand): the incident page lists them, and
     one `AlertsGrouped` is published per delivery. The incident row is locked so the join and
     the incident's resolution never interleave (docs/ARCHITECTURE.md, Storms, grouping rules
-    and flapping); a more severe member raises the incident's severity through the severity
-    service, which plans escalation again.
+    and flapping): shared, unless the join raises the severity or the delivery goes on to
+    resolve alerts on the incident, which both lock it exclusively. A more severe member raises
+    the incident's severity through the severity service, which plans escalation again.
     """
     severities = routing_policy().severities_by_id
     worst = min((alert.severity for alert in members), key=lambda s: s.rank)
     current = severities.get(found.severity_id)
     incident = incident_lock_open(
         found.incident_id,
-        exclusive=current is None or worst.is_more_severe_than(current),
+        exclusive=current is None
+        or worst.is_more_severe_than(current)
+        or resolving.includes(found.incident_id),
     )
     if incident is None:
         return False

@@ -13,7 +13,7 @@ from incidents.alerting.services import ingest as services
 from incidents.models import Incident
 from tests import factories
 
-from .conftest import make_source
+from .conftest import firing, make_source
 from .test_concurrency import run_together
 
 pytestmark = pytest.mark.skipif(
@@ -147,3 +147,71 @@ def test_a_join_never_races_the_storms_resolution(payments_storming_at, monkeypa
     # The join came first and held its lock: the storm stays open for its firing member.
     assert joining.incident == storm.incident
     assert storm.incident.status == "triggered"
+
+
+def test_deliveries_that_join_and_resolve_members_of_one_storm_at_once_never_deadlock(
+    live_db, monkeypatch
+):
+    """Two Alertmanager groups following one storm each resolve a member and add a new one.
+
+    Each delivery joins the storm and then resolves on it: were the join's lock shared, both
+    would hold it and both ask to take it exclusively, and PostgreSQL would abort one. Both
+    apply the first time, without a retry.
+    """
+    payments = factories.ServiceFactory(name="Payments", slug="payments", storm_threshold=1)
+    RoutingRule.objects.create(name="p", match_labels={"service": "payments"}, service=payments)
+    source, _ = make_source(AlertSource.Kind.ALERTMANAGER, "am")
+
+    def group(name: str, *alerts: dict) -> dict:
+        payload = firing(groupKey=f'{{}}:{{alertname="{name}"}}')
+        payload["alerts"] = list(alerts)
+        return payload
+
+    def alert(fingerprint: str, *, ended: bool = False) -> dict:
+        item = dict(firing(fingerprint=fingerprint)["alerts"][0])
+        if ended:
+            item.update(status="resolved", endsAt="2026-11-27T09:30:00Z")
+        return item
+
+    for name in ("own", "a", "b"):  # an incident of its own, then a storm, which b joins
+        services.alertmanager_ingest(source=source, payload=group(name, alert(f"{name}-1")))
+    storm = IncidentGrouping.objects.get()
+    assert set(Alert.objects.values_list("incident", flat=True)) == {
+        Incident.objects.exclude(pk=storm.incident_id).get().pk,
+        storm.incident_id,
+    }
+
+    real_count = services.grouping_count_members
+    applied = []
+    real_apply = services._alertmanager_apply
+
+    def slow_count(grouping_id, joined):  # both joins hold their lock before either resolves
+        time.sleep(0.5)
+        return real_count(grouping_id, joined)
+
+    def counted_apply(*args, **kwargs):
+        applied.append(kwargs["retry"])
+        return real_apply(*args, **kwargs)
+
+    monkeypatch.setattr(services, "grouping_count_members", slow_count)
+    monkeypatch.setattr(services, "_alertmanager_apply", counted_apply)
+
+    errors = run_together(
+        [
+            lambda name=name: services.alertmanager_ingest(
+                source=source,
+                payload=group(name, alert(f"{name}-1", ended=True), alert(f"{name}-2")),
+            )
+            for name in ("a", "b")
+        ]
+    )
+
+    assert errors == []
+    assert applied == [False, False]  # neither was aborted and applied again
+    storm.refresh_from_db()
+    storm.incident.refresh_from_db()
+    assert storm.incident.status == "triggered"
+    assert storm.members == 4
+    assert set(
+        Alert.objects.filter(incident=storm.incident).values_list("fingerprint", "status")
+    ) == {("a-1", "resolved"), ("b-1", "resolved"), ("a-2", "firing"), ("b-2", "firing")}

@@ -10,10 +10,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from django.core import mail
+from django.db import OperationalError
 from django.db.models import F
 from django.urls import reverse
 
-from incidents.alerting.models import Alert, IncidentGrouping, RoutingRule
+from incidents.alerting.models import Alert, AlertSource, IncidentGrouping, RoutingRule
+from incidents.alerting.services import ingest
 from incidents.models import Incident, IncidentStatus
 from incidents.services import (
     incident_acknowledge,
@@ -24,6 +26,7 @@ from incidents.services import (
 )
 from tests.incidents.oncall.conftest import paging_team, people, team  # noqa: F401 (fixtures)
 
+from .conftest import make_source
 from .test_pages import text
 
 pytestmark = pytest.mark.django_db
@@ -451,3 +454,58 @@ class TestIncidentPage:
 
         assert "Grouped" not in page
         assert "More alerts" not in page
+
+
+class TestAbortedDeliveries:
+    """A delivery PostgreSQL aborts as a deadlock's victim is applied once more."""
+
+    @pytest.fixture
+    def aborting(self, monkeypatch):
+        """Make the first `times` applications fail with this SQLSTATE, as psycopg reports it."""
+        real = ingest._trigger
+        calls: list[int] = []
+
+        class PsycopgError(Exception):
+            def __init__(self, sqlstate: str):
+                super().__init__("aborted")
+                self.sqlstate = sqlstate
+
+        def arrange(sqlstate: str, times: int = 1) -> list[int]:
+            def trigger(*args, **kwargs):
+                calls.append(1)
+                if len(calls) <= times:
+                    raise OperationalError("aborted") from PsycopgError(sqlstate)
+                return real(*args, **kwargs)
+
+            monkeypatch.setattr(ingest, "_trigger", trigger)
+            return calls
+
+        return arrange
+
+    @pytest.mark.parametrize("sqlstate", ["40P01", "40001"])
+    def test_a_deadlock_or_serialization_failure_is_applied_again(
+        self, payments, send_check, aborting, sqlstate
+    ):
+        calls = aborting(sqlstate)
+
+        send_check("a")
+
+        assert len(calls) == 2
+        assert incident_of("a").status == IncidentStatus.TRIGGERED
+
+    def test_only_once(self, payments, aborting):
+        calls = aborting("40P01", times=2)
+        source, _ = make_source(AlertSource.Kind.GENERIC, "checks")
+
+        with pytest.raises(OperationalError):
+            ingest.generic_ingest(source=source, payload={"title": "a", "service": "payments-api"})
+        assert len(calls) == 2
+        assert not Alert.objects.exists()
+
+    def test_other_errors_are_not_retried(self, payments, aborting):
+        calls = aborting("57014")  # a statement timeout
+        source, _ = make_source(AlertSource.Kind.GENERIC, "checks")
+
+        with pytest.raises(OperationalError):
+            ingest.generic_ingest(source=source, payload={"title": "a", "service": "payments-api"})
+        assert len(calls) == 1
