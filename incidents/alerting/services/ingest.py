@@ -488,7 +488,11 @@ def _trigger(source: AlertSource, episode: _Episode, result: IngestResult) -> No
 
 
 def _acknowledge_key(source: AlertSource, dedup_key: str, result: IngestResult) -> None:
-    """Record the source's acknowledgement; a triggered incident becomes acknowledged."""
+    """Record the source's acknowledgement; a triggered incident becomes acknowledged.
+
+    A grouped incident (an alert storm, a grouping rule's) only once every firing member is
+    acknowledged at the source: one member's acknowledgement is not the storm's.
+    """
     now = timezone.now()
     alert = _open_alert_locked(source, dedup_key)
     if alert is None:
@@ -503,11 +507,31 @@ def _acknowledge_key(source: AlertSource, dedup_key: str, result: IngestResult) 
     incident = alert.incident
     if incident is None:
         return
-    if Incident.objects.filter(pk=incident.pk, status=IncidentStatus.TRIGGERED).exists():
+    if _grouping_of(incident) is not None:
+        _acknowledge_grouped(incident.pk, now)  # its page lists its members: no note
+    elif Incident.objects.filter(pk=incident.pk, status=IncidentStatus.TRIGGERED).exists():
         # Its timeline event says the alert source acknowledged it.
         incident_acknowledge(incident=incident, actor=None, source=Source.ALERT, at=now)
-    elif _grouping_of(incident) is None:  # a grouped incident's page lists its members
+    else:
         _note(incident, f"Alert acknowledged at the source: {_headline(alert)}", alert, now)
+
+
+def _acknowledge_grouped(incident_id: int, now: datetime) -> None:
+    """Acknowledge a triggered grouped incident once no firing member is unacknowledged.
+
+    Until then escalation goes on: someone acknowledging one alert at the source is not on the
+    hundreds of others. The incident row is locked (exclusively: acknowledging takes that lock)
+    before the members are counted, so of two last acknowledgements at once the second counts
+    the first's, and a member joining meanwhile is counted or finds it acknowledged.
+    """
+    incident = incident_lock_open(incident_id, exclusive=True)
+    if incident is None or incident.status != IncidentStatus.TRIGGERED:
+        return
+    unacknowledged = Alert.objects.filter(
+        incident_id=incident_id, status=FIRING, acknowledged_at__isnull=True
+    )
+    if not unacknowledged.exists():
+        incident_acknowledge(incident=incident, actor=None, source=Source.ALERT, at=now)
 
 
 def _resolve_key(

@@ -26,7 +26,7 @@ from incidents.services import (
 )
 from tests.incidents.oncall.conftest import paging_team, people, team  # noqa: F401 (fixtures)
 
-from .conftest import make_source
+from .conftest import hook_url, make_source, sample
 from .test_pages import text
 
 pytestmark = pytest.mark.django_db
@@ -454,6 +454,88 @@ class TestIncidentPage:
 
         assert "Grouped" not in page
         assert "More alerts" not in page
+
+
+class TestAcknowledgedAtTheSource:
+    """PagerDuty `acknowledge` events for members of a grouped incident (alert storm)."""
+
+    @pytest.fixture
+    def send_pd(self, post_hook, payments):
+        """Send a PagerDuty event for Payments API, a P3 unless told otherwise."""
+        payments.storm_threshold = 1
+        payments.save()
+        RoutingRule.objects.create(
+            name="Payments API", match_labels={"component": "payments-api"}, service=payments
+        )
+        _, routing_key = make_source(AlertSource.Kind.PAGERDUTY, "pagerduty-compatible")
+
+        def send(action: str, key: str, severity: str = "warning"):
+            event = sample("pagerduty-events-v2-trigger.json")
+            event.update(routing_key=routing_key, event_action=action, dedup_key=key)
+            if action == "trigger":
+                event["payload"]["severity"] = severity
+                event["payload"]["summary"] = f"{key} failing"
+            else:
+                del event["payload"]
+            response = post_hook(hook_url("pagerduty"), event)
+            assert response.status_code == 202, response.content
+            return response.json()
+
+        return send
+
+    @pytest.fixture
+    def storm(self, send_pd):
+        """One own incident (a), then a storm opened by b and joined by c and d."""
+        for key in ("a", "b", "c", "d"):
+            send_pd("trigger", key)
+        [storm] = storms()
+        assert set(storm.incident.alerts.values_list("fingerprint", flat=True)) == {"b", "c", "d"}
+        return storm
+
+    def test_one_members_acknowledgement_leaves_the_storm_triggered_and_writes_nothing(
+        self, storm, send_pd
+    ):
+        events_before = storm.incident.timeline.count()
+
+        send_pd("acknowledge", "b")
+
+        storm.incident.refresh_from_db()
+        assert storm.incident.status == IncidentStatus.TRIGGERED
+        assert storm.incident.acknowledged_at is None
+        assert storm.incident.timeline.count() == events_before
+        assert Alert.objects.get(fingerprint="b").acknowledged_at is not None
+
+    def test_the_storm_is_acknowledged_when_every_firing_member_is(self, storm, send_pd):
+        send_pd("acknowledge", "b")
+        send_pd("resolve", "c")  # a resolved member needs no acknowledgement
+        storm.incident.refresh_from_db()
+        assert storm.incident.status == IncidentStatus.TRIGGERED
+
+        send_pd("acknowledge", "d")
+
+        storm.incident.refresh_from_db()
+        assert storm.incident.status == IncidentStatus.ACKNOWLEDGED
+        event = storm.incident.timeline.get(kind="acknowledged")
+        assert (event.actor, event.source, event.message) == (
+            None,
+            "alert",
+            "Acknowledged by the alert source",
+        )
+
+    def test_a_member_joining_unacknowledged_keeps_it_triggered(self, storm, send_pd):
+        for key in ("b", "c"):
+            send_pd("acknowledge", key)
+        send_pd("trigger", "e")
+
+        send_pd("acknowledge", "d")
+
+        storm.incident.refresh_from_db()
+        assert storm.incident.status == IncidentStatus.TRIGGERED
+
+    def test_an_ungrouped_incident_is_acknowledged_by_its_alert(self, storm, send_pd):
+        send_pd("acknowledge", "a")
+
+        assert incident_of("a").status == IncidentStatus.ACKNOWLEDGED
 
 
 class TestAbortedDeliveries:
