@@ -328,9 +328,11 @@ def run_ingestion(args: argparse.Namespace, processes: Processes) -> Ingestion:
     from incidents.models import Incident, Service, Team
 
     team = Team.objects.create(name="Payments", slug="payments")  # no address: no email
-    # Storm grouping off: the checks expect one incident per group key (bench/storm.py storms).
+    # Storm grouping off by default: the checks expect one incident per group key (bench/storm.py
+    # storms). `--storm-threshold` above the number of groups keeps it on without ever grouping,
+    # to measure what the storm check costs every new group.
     service = Service.objects.create(
-        name="Payments API", slug="payments-api", team=team, storm_threshold=0
+        name="Payments API", slug="payments-api", team=team, storm_threshold=args.storm_threshold
     )
     # No routing rule: every alert goes to the source's default service and opens an incident.
     source = AlertSource(name="bench-alertmanager", kind=AlertSource.Kind.ALERTMANAGER)
@@ -694,6 +696,12 @@ def main() -> int:
     parser.add_argument("--redis", default=DEFAULT_REDIS, help="a Redis database to flush and use")
     parser.add_argument("--alerts", type=int, default=10_000, help="alert requests to post")
     parser.add_argument("--fingerprints", type=int, default=1_000, help="distinct alerts")
+    parser.add_argument(
+        "--storm-threshold",
+        type=int,
+        default=0,
+        help="the service's storm threshold (0: storm grouping off)",
+    )
     parser.add_argument("--clients", type=int, default=16, help="concurrent HTTP clients")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
     parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker")
