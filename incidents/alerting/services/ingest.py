@@ -983,7 +983,8 @@ def _reopen_flapping(
 
     The window is the alert's service's (0: off). A closed incident stays closed: the alert
     opens a new one. The reopening is the lifecycle's own (engagement, postmortem and chat
-    follow its event); it returns the incident to triggered.
+    follow its event); it returns the incident to triggered. On a grouped incident the episodes
+    new to it count as members, as when they join.
     """
     flapped = _flapped(group, alerts, now)
     if flapped is None:
@@ -1000,11 +1001,30 @@ def _reopen_flapping(
         )
     except TransitionNotAllowed:
         return False  # closed meanwhile: a new incident opens
+    joined = sum(1 for member in members if member.incident_id != incident.pk)
     _attach_group(group, members, incident)
+    grouping = (
+        IncidentGrouping.objects.filter(incident=incident)
+        .values_list("id", "kind", "service_id")
+        .first()
+    )
+    if grouping is not None and joined:
+        grouping_id, kind, service_id = grouping
+        events.publish(
+            AlertsGrouped(
+                incident_id=incident.pk,
+                grouping_id=grouping_id,
+                kind=kind,
+                service_id=service_id,
+                joined=joined,
+                members=grouping_count_members(grouping_id, joined),
+                at=now.isoformat(),
+            )
+        )
     worst = min((member.severity for member in members), key=lambda s: s.rank)
     if not worst.is_more_severe_than(incident.severity):
         return True
-    if IncidentGrouping.objects.filter(incident=incident).exists():
+    if grouping is not None:
         # A grouped incident takes its worst member's severity, as when members join.
         incident_change_severity(
             incident=incident,

@@ -93,7 +93,7 @@ class TestGenericAlerts:
         assert IncidentGrouping.objects.filter(is_open=True).get().incident == incident_of("d")
 
     def test_a_flapping_member_reopens_the_grouped_incident_which_groups_again(
-        self, critical_rule, send_check, clock
+        self, critical_rule, send_check, clock, grouped_events
     ):
         labels = {"cluster": "eu-1", "alertname": "HighLatency"}
         send_check("a", labels=labels)
@@ -101,13 +101,16 @@ class TestGenericAlerts:
         incident = incident_of("a")
         clock.advance(timedelta(minutes=2))
 
-        send_check("a", labels=labels)  # flaps
+        send_check("a", labels=labels)  # flaps: a new episode of the key, a member too
         send_check("b", labels=labels)
 
         incident.refresh_from_db()
         assert (Incident.objects.count(), incident.status) == (1, "triggered")
         assert incident_of("b") == incident
-        assert IncidentGrouping.objects.get().is_open
+        grouping = IncidentGrouping.objects.get()
+        assert grouping.is_open
+        assert grouping.members == incident.alerts.count() == 3
+        assert [(e.joined, e.members) for e in grouped_events] == [(1, 2), (1, 3)]
 
     def test_a_more_severe_member_raises_the_severity(self, critical_rule, send_check):
         labels = {"cluster": "eu-1", "alertname": "HighLatency"}

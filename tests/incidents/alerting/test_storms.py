@@ -352,6 +352,25 @@ class TestStormIncident:
         assert storm.incident.severity.code == "P1"
         assert storm.incident.timeline.filter(kind="severity_changed").count() == 1
 
+    def test_a_flapping_member_reopens_the_storm_and_is_counted(
+        self, storm, send_check, client, alice, grouped_events
+    ):
+        send_check("b", resolved=True)
+        send_check("c", resolved=True)
+        assert Incident.objects.get(pk=storm.incident_id).status == IncidentStatus.RESOLVED
+
+        send_check("c")  # fires again at once: a new episode of the key, on the reopened storm
+        send_check("d")
+
+        storm.refresh_from_db()
+        assert storm.is_open
+        assert storm.incident.status == IncidentStatus.TRIGGERED
+        assert storm.members == storm.incident.alerts.count() == 4
+        assert [(e.joined, e.members) for e in grouped_events] == [(1, 3), (1, 4)]
+        client.force_login(alice)
+        panel = alerts_panel(client.get(reverse("incidents:detail", args=[storm.incident_id])))
+        assert "; 4 alerts have joined since" in panel
+
 
 BERLIN = ZoneInfo("Europe/Berlin")
 
