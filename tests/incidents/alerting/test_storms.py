@@ -557,6 +557,59 @@ class TestAcknowledgedAtTheSource:
         assert incident_of("a").status == IncidentStatus.ACKNOWLEDGED
 
 
+def test_a_p1_joining_an_acknowledged_p3_storm_tells_the_p1s_people_and_pages_nobody_again(
+    paging_team,  # noqa: F811
+    people,  # noqa: F811
+    send_check,
+    clock,
+    django_capture_on_commit_callbacks,
+):
+    """As at PagerDuty: alerts joining an acknowledged incident don't page its responders again.
+
+    The raised severity's notify list (the EM and the VP for a P1) still hears of it.
+    """
+    from incidents.models import Service
+    from incidents.oncall.models import Page
+
+    clock.at(datetime(2026, 3, 4, 10, 0, tzinfo=BERLIN))  # a Wednesday: P3 pages too
+    Service.objects.create(
+        name="Payments API", slug="payments-api", team=paging_team, storm_threshold=1
+    )
+
+    def deliver(*args, **kwargs):
+        with django_capture_on_commit_callbacks(execute=True):
+            send_check(*args, **kwargs)
+        clock.sweep()
+
+    deliver("a")
+    deliver("b")  # starts the storm, which pages Olga
+    [storm] = storms()
+    with django_capture_on_commit_callbacks(execute=True):
+        incident_acknowledge(incident=storm.incident, actor=people.oncall)
+    clock.sweep()
+    pages_before = set(Page.objects.filter(incident=storm.incident).values_list("pk", flat=True))
+    mail.outbox.clear()
+
+    deliver("fire", severity="critical", title="Card payments failing")
+    for _ in range(6):  # an hour: any P1 escalation step would have fired
+        clock.advance(timedelta(minutes=10))
+        clock.sweep()
+
+    storm.incident.refresh_from_db()
+    assert (storm.incident.severity.code, storm.incident.status) == ("P1", "acknowledged")
+    new_pages = Page.objects.filter(incident=storm.incident).exclude(pk__in=pages_before)
+    assert {(page.recipient.username, page.kind) for page in new_pages} == {
+        ("erin", Page.Kind.NOTIFY),
+        ("victor", Page.Kind.NOTIFY),
+    }
+    told = {
+        (m.to[0], m.subject.split()[1])
+        for m in mail.outbox
+        if storm.incident.reference in m.subject and {"PAGE", "FYI"} & set(m.subject.split())
+    }
+    assert told == {("erin@example.com", "FYI"), ("victor@example.com", "FYI")}
+
+
 class TestAbortedDeliveries:
     """A delivery PostgreSQL aborts as a deadlock's victim is applied once more."""
 
