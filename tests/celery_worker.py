@@ -20,12 +20,14 @@ import subprocess
 import sys
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from email import message_from_bytes
 from email.message import Message
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import kombu.pools
@@ -359,3 +361,31 @@ def running_worker(
             with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(timeout=15)
         _kill_group(process)  # whatever is left of it (a beat child outliving the worker)
+
+
+class MailingWorkers:
+    """Starts workers on a private Redis, each mailing into one shared folder, and reads it."""
+
+    def __init__(self, tmp_path: Path, redis: PrivateRedis) -> None:
+        self.tmp_path = tmp_path
+        self.redis = redis
+        self.mail_dir = tmp_path / "mail"
+        self.mail_dir.mkdir()
+
+    def worker(
+        self, name: str, *, env: dict[str, str] | None = None, **options: Any
+    ) -> contextlib.AbstractContextManager[Worker]:
+        """`running_worker` on the private Redis, logging to `<name>.log` (options passed on)."""
+        return running_worker(
+            self.tmp_path / f"{name}.log",
+            env={**mail_env(self.mail_dir), **(env or {})},
+            broker_url=self.redis.url(),
+            **options,
+        )
+
+    def mails(self) -> Counter[tuple[str, str]]:
+        """Return what the workers mailed: (recipient, subject) → how often."""
+        return Counter(
+            (message["To"], " ".join(str(message["Subject"]).split()))
+            for message in mails_in(self.mail_dir)
+        )

@@ -76,3 +76,25 @@ def declared(actor: User, code: str = "P1", **kwargs):
 def triggered(code: str = "P1", **kwargs):
     kwargs.setdefault("title", "PaymentsDown")
     return incident_trigger(severity=severity(code), **kwargs)
+
+
+def always_on_call(team: Team, user: User, *, email: str | None = None) -> None:
+    """Put `user` on call for `team` around the clock (a daily rotation of one); with `email`,
+    reachable at that address."""
+    from datetime import date, time, timedelta
+
+    from incidents.oncall.models import ContactMethod, Rotation, RotationParticipant, Schedule
+
+    schedule = Schedule.objects.create(
+        name=f"{team.name} primary", slug=f"{team.slug}-primary", team=team, time_zone="UTC"
+    )
+    rotation = Rotation.objects.create(
+        schedule=schedule,
+        name="Primary",
+        shift_length=timedelta(days=1),
+        handoff_time=time(9, 0),
+        start_date=date(2020, 1, 6),
+    )
+    RotationParticipant.objects.create(rotation=rotation, user=user, position=0)
+    if email:
+        ContactMethod.objects.create(user=user, kind=ContactMethod.Kind.EMAIL, address=email)

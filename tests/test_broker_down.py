@@ -17,9 +17,10 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from django.urls import reverse
@@ -30,12 +31,8 @@ from incidents.alerting.models import AlertSource, RoutingRule
 from incidents.chat.models import ChatAccount, ChatCommand, IncidentChannel
 from incidents.models import Incident, TeamNotification, TimelineEvent
 from incidents.oncall.models import (
-    ContactMethod,
     IncidentEngagement,
     Page,
-    Rotation,
-    RotationParticipant,
-    Schedule,
 )
 from incidents.runbooks.models import Cluster, Job, KubernetesTarget, Runbook
 from incidents.statuspage.models import Component, Delivery, Subscriber
@@ -44,14 +41,12 @@ from portal.celery import enqueue
 from portal.models import Timer
 from tests import factories
 from tests.celery_worker import (
+    MailingWorkers,
     PrivateRedis,
     Worker,
     broker_unreachable,
-    mail_env,
-    mails_in,
     needs_private_broker,
     redis_server,
-    running_worker,
 )
 from tests.fakes.slack import FakeSlack, signed_headers
 
@@ -66,32 +61,11 @@ ENGAGE_KIND = "event.oncall.engage"
 # --- The stage: a web process without a broker, a worker with one ------------------------------
 
 
-class Backstage:
-    """Starts workers on the private Redis (beat sweeping every second) and reads their mail."""
+class Backstage(MailingWorkers):
+    """Workers on the private Redis, each with a beat sweeping every second."""
 
-    def __init__(self, tmp_path: Path, redis: PrivateRedis) -> None:
-        self.tmp_path = tmp_path
-        self.redis = redis
-        self.mail_dir = tmp_path / "mail"
-        self.mail_dir.mkdir()
-
-    def worker(
-        self, name: str, *, env: dict[str, str] | None = None, include: tuple[str, ...] = ()
-    ) -> AbstractContextManager[Worker]:
-        return running_worker(
-            self.tmp_path / f"{name}.log",
-            env={**mail_env(self.mail_dir), **(env or {})},
-            include=include,
-            beat=True,
-            broker_url=self.redis.url(),
-        )
-
-    def mails(self) -> Counter[tuple[str, str]]:
-        """Return what the workers mailed: (recipient, subject) → how often."""
-        return Counter(
-            (message["To"], " ".join(str(message["Subject"]).split()))
-            for message in mails_in(self.mail_dir)
-        )
+    def worker(self, name: str, **options: Any) -> AbstractContextManager[Worker]:
+        return super().worker(name, beat=True, **options)
 
 
 @pytest.fixture
@@ -148,20 +122,7 @@ def team(live_db):
     payments_team.save()
     payments_team.engineering_managers.add(people.erin)
     service = factories.ServiceFactory(name="Payments API", slug="payments-api", team=payments_team)
-    schedule = Schedule.objects.create(
-        name="Payments primary", slug="payments-primary", team=payments_team, time_zone="UTC"
-    )
-    rotation = Rotation.objects.create(
-        schedule=schedule,
-        name="Primary",
-        shift_length=timedelta(days=1),
-        handoff_time=time(9, 0),
-        start_date=date(2020, 1, 6),
-    )
-    RotationParticipant.objects.create(rotation=rotation, user=people.olga, position=0)
-    ContactMethod.objects.create(
-        user=people.olga, kind=ContactMethod.Kind.EMAIL, address="olga@example.com"
-    )
+    factories.always_on_call(payments_team, people.olga, email="olga@example.com")
     return SimpleNamespace(team=payments_team, service=service, **vars(people))
 
 

@@ -10,7 +10,7 @@ Needs PostgreSQL (DATABASE_URL) and `redis-server` on PATH.
 import json
 import uuid
 from collections import Counter
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -20,7 +20,7 @@ from django.urls import reverse
 from incidents.alerting.models import AlertSource, RoutingRule
 from incidents.models import Incident
 from incidents.oncall.acks import ack_token
-from incidents.oncall.models import ContactMethod, Page, Rotation, RotationParticipant, Schedule
+from incidents.oncall.models import Page
 from portal import timers
 from portal.celery import app
 from portal.models import Timer
@@ -45,20 +45,7 @@ def oncall(live_db):
     olga = factories.responder("olga", first_name="Olga")
     team = factories.TeamFactory(name="Payments", slug="payments", time_zone="UTC")
     service = factories.ServiceFactory(name="Payments API", slug="payments-api", team=team)
-    schedule = Schedule.objects.create(
-        name="Payments primary", slug="payments-primary", team=team, time_zone="UTC"
-    )
-    rotation = Rotation.objects.create(
-        schedule=schedule,
-        name="Primary",
-        shift_length=timedelta(days=1),
-        handoff_time=time(9, 0),
-        start_date=date(2020, 1, 6),
-    )
-    RotationParticipant.objects.create(rotation=rotation, user=olga, position=0)
-    ContactMethod.objects.create(
-        user=olga, kind=ContactMethod.Kind.EMAIL, address="olga@example.com"
-    )
+    factories.always_on_call(team, olga, email="olga@example.com")
     RoutingRule.objects.create(
         position=10,
         name="Payments",

@@ -16,8 +16,7 @@ Needs PostgreSQL (DATABASE_URL) and `redis-server` on PATH.
 
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import AbstractContextManager
-from datetime import date, time, timedelta
+from datetime import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -26,23 +25,15 @@ from django.db.models import QuerySet
 
 from incidents.models import Incident
 from incidents.oncall.models import (
-    ContactMethod,
     Page,
-    Rotation,
-    RotationParticipant,
-    Schedule,
 )
 from portal.models import Timer
 from tests import factories
 from tests.celery_worker import (
-    PrivateRedis,
-    Worker,
-    mail_env,
-    mails_in,
+    MailingWorkers,
     needs_private_broker,
     publishing_to,
     redis_server,
-    running_worker,
 )
 
 pytestmark = [pytest.mark.worker, needs_private_broker]
@@ -52,48 +43,13 @@ ENGAGE_KIND = "event.oncall.engage"
 TEAM_MAIL_KIND = "event.incidents.notify_team"
 
 
-class Stage:
-    """Starts workers on the private Redis, as the Procfile does, and reads their mail."""
-
-    def __init__(self, tmp_path: Path, redis: PrivateRedis) -> None:
-        self.tmp_path = tmp_path
-        self.redis = redis
-        self.mail_dir = tmp_path / "mail"
-        self.mail_dir.mkdir()
-
-    def worker(
-        self,
-        name: str,
-        *,
-        queues: tuple[str, ...],
-        threads: int,
-        beat: bool = False,
-        env: dict[str, str] | None = None,
-    ) -> AbstractContextManager[Worker]:
-        return running_worker(
-            self.tmp_path / f"{name}.log",
-            env={**mail_env(self.mail_dir), **(env or {})},
-            queues=queues,
-            threads=threads,
-            beat=beat,
-            broker_url=self.redis.url(),
-        )
-
-    def mails(self) -> Counter[tuple[str, str]]:
-        """Return what the workers mailed: (recipient, subject) → how often."""
-        return Counter(
-            (message["To"], " ".join(str(message["Subject"]).split()))
-            for message in mails_in(self.mail_dir)
-        )
-
-
 @pytest.fixture
-def stage(live_db, settings, tmp_path: Path) -> Iterator[Stage]:
+def stage(live_db, settings, tmp_path: Path) -> Iterator[MailingWorkers]:
     """A private Redis that this process publishes its wake-ups to, and workers consume."""
     # Never the shared Redis as this process's cache either.
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     with redis_server(tmp_path / "redis.log") as redis, publishing_to(redis.url()):
-        yield Stage(tmp_path, redis)
+        yield MailingWorkers(tmp_path, redis)
 
 
 @pytest.fixture
@@ -117,20 +73,7 @@ def team(live_db):
     )
     payments.engineering_managers.add(erin)
     service = factories.ServiceFactory(name="Payments API", slug="payments-api", team=payments)
-    schedule = Schedule.objects.create(
-        name="Payments primary", slug="payments-primary", team=payments, time_zone="UTC"
-    )
-    rotation = Rotation.objects.create(
-        schedule=schedule,
-        name="Primary",
-        shift_length=timedelta(days=1),
-        handoff_time=time(9, 0),
-        start_date=date(2020, 1, 6),
-    )
-    RotationParticipant.objects.create(rotation=rotation, user=olga, position=0)
-    ContactMethod.objects.create(
-        user=olga, kind=ContactMethod.Kind.EMAIL, address="olga@example.com"
-    )
+    factories.always_on_call(payments, olga, email="olga@example.com")
     return SimpleNamespace(team=payments, service=service)
 
 

@@ -6,7 +6,7 @@ private Redis; this process, the web server, answers the ping with its own broke
 
 import re
 from collections.abc import Iterator
-from datetime import date, time, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -18,9 +18,6 @@ from incidents.models import Incident, TimelineEvent
 from incidents.oncall.models import (
     IncidentEngagement,
     Page,
-    Rotation,
-    RotationParticipant,
-    Schedule,
 )
 from tests import factories
 from tests.celery_worker import (
@@ -65,17 +62,7 @@ def oncall(live_db, settings):
     olga = factories.responder("olga", first_name="Olga")
     team = factories.TeamFactory(name="Payments", slug="payments", time_zone="UTC")
     service = factories.ServiceFactory(name="Payments API", slug="payments-api", team=team)
-    schedule = Schedule.objects.create(
-        name="Payments primary", slug="payments-primary", team=team, time_zone="UTC"
-    )
-    rotation = Rotation.objects.create(
-        schedule=schedule,
-        name="Primary",
-        shift_length=timedelta(days=1),
-        handoff_time=time(9, 0),
-        start_date=date(2020, 1, 6),
-    )
-    RotationParticipant.objects.create(rotation=rotation, user=olga, position=0)
+    factories.always_on_call(team, olga)
     return service
 
 
